@@ -1,0 +1,278 @@
+"""Every environment variable the service reads, parsed and validated in one place.
+
+`load_settings(environ)` is the only reader of the environment; the rest of the code receives
+the frozen `Settings` it returns. A bad value raises `ConfigError` naming the variable, and
+`python -m app` turns that into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+AppEnv = Literal["development", "test", "production"]
+LogLevel = Literal["debug", "info", "warn", "error"]
+
+# The variables this module may read. `.env.example` must list each of them (a test enforces it).
+KNOWN_VARIABLES: tuple[str, ...] = (
+    "APP_ENV",
+    "HOST",
+    "PORT",
+    "LOG_LEVEL",
+    "MONGO_URI",
+    "MONGO_DB",
+    "MONGO_TIMEOUT_MS",
+    "JWT_ACCESS_SECRET",
+    "JWT_ACCESS_SECRET_PREVIOUS",
+    "JWT_REFRESH_SECRET",
+    "JWT_REFRESH_SECRET_PREVIOUS",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "ACCESS_TOKEN_TTL_SECONDS",
+    "REFRESH_TOKEN_TTL_SECONDS",
+    "AUTH_ALLOW_SELF_REGISTRATION",
+    "BOOTSTRAP_ADMIN_EMAIL",
+    "BOOTSTRAP_ADMIN_PASSWORD",
+    "CORS_ALLOWED_ORIGINS",
+    "TRUST_PROXY_HOPS",
+    "CATALOG_REFRESH_SECONDS",
+    "SHUTDOWN_GRACE_SECONDS",
+    "SHUTDOWN_TIMEOUT_SECONDS",
+    "MAX_BODY_BYTES",
+    "APP_COMMIT",
+)
+
+MIN_SECRET_BYTES = 32
+# Substrings that mark a value copied from `.env.example` or a tutorial rather than generated.
+_PLACEHOLDER_MARKERS = (
+    "change-me", "changeme", "placeholder", "example", "your-", "xxxx", "secret",
+)
+
+
+class ConfigError(ValueError):
+    """A variable is missing or malformed; the message starts with the variable's name."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSecrets:
+    current: str
+    previous: str | None = None
+
+    def verification_keys(self) -> tuple[str, ...]:
+        return (self.current,) if self.previous is None else (self.current, self.previous)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    app_env: AppEnv = "development"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    log_level: LogLevel = "info"
+    mongo_uri: str | None = None
+    mongo_db: str = "catalog"
+    mongo_timeout_ms: int = 1000
+    jwt_access: JwtSecrets = field(default_factory=lambda: JwtSecrets(_throwaway_secret()))
+    jwt_refresh: JwtSecrets = field(default_factory=lambda: JwtSecrets(_throwaway_secret()))
+    jwt_issuer: str = "catalog-api"
+    jwt_audience: str = "catalog-extension"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    auth_allow_self_registration: bool = False
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = None
+    cors_allowed_origins: tuple[str, ...] = ()
+    trust_proxy_hops: int = 0
+    catalog_refresh_seconds: float = 30.0
+    shutdown_grace_seconds: float = 1.0
+    shutdown_timeout_seconds: float = 15.0
+    max_body_bytes: int = 1024 * 1024
+    commit: str = "unknown"
+    # Non-fatal findings (e.g. generated secrets) to log once logging is configured.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def uses_memory_store(self) -> bool:
+        return self.mongo_uri is None
+
+
+def _throwaway_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+class _Reader:
+    """Typed access to the environment, restricted to KNOWN_VARIABLES."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def raw(self, name: str) -> str | None:
+        if name not in KNOWN_VARIABLES:
+            raise AssertionError(f"{name} is not declared in KNOWN_VARIABLES")
+        value = self._environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def string(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(name, f"must be between {low} and {high}, got {number}")
+        return number
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(name, f"must be between {low:g} and {high:g}, got {number:g}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be true or false, got {value!r}")
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        value = (self.raw(name) or default).lower()
+        if value not in options:
+            raise ConfigError(name, f"must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return any(marker in lowered for marker in _PLACEHOLDER_MARKERS) or len(set(value)) < 8
+
+
+def _secret(
+    env: _Reader, name: str, app_env: str, generated: list[str], *, required: bool
+) -> str | None:
+    value = env.raw(name)
+    if value is None:
+        if not required:
+            return None
+        if app_env == "production":
+            raise ConfigError(name, "is required in production")
+        generated.append(name)
+        return _throwaway_secret()
+    if app_env == "production":
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(name, f"must be at least {MIN_SECRET_BYTES} bytes in production")
+        if _looks_like_placeholder(value):
+            raise ConfigError(name, "looks like a placeholder; generate a random secret")
+    return value
+
+
+def _jwt_secrets(
+    env: _Reader, current_name: str, previous_name: str, app_env: str, generated: list[str]
+) -> JwtSecrets:
+    current = _secret(env, current_name, app_env, generated, required=True)
+    previous = _secret(env, previous_name, app_env, generated, required=False)
+    assert current is not None
+    return JwtSecrets(current, previous)
+
+
+def _origins(env: _Reader, app_env: str) -> tuple[str, ...]:
+    value = env.raw("CORS_ALLOWED_ORIGINS")
+    if value is None:
+        return ()
+    origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+    for origin in origins:
+        if origin == "*":
+            if app_env == "production":
+                raise ConfigError("CORS_ALLOWED_ORIGINS", "must not be '*' in production")
+            continue
+        scheme, sep, rest = origin.partition("://")
+        if not sep or not rest or scheme not in ("https", "http", "chrome-extension"):
+            raise ConfigError(
+                "CORS_ALLOWED_ORIGINS",
+                f"{origin!r} is not an origin like chrome-extension://<id> or https://host",
+            )
+    return origins
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate the environment (the process's own unless given); raise ConfigError
+    naming the first bad variable."""
+    env = _Reader(os.environ if environ is None else environ)
+    generated: list[str] = []
+    app_env = env.choice("APP_ENV", "development", ("development", "test", "production"))
+    mongo_uri = env.raw("MONGO_URI")
+    if mongo_uri is None and app_env == "production":
+        raise ConfigError(
+            "MONGO_URI", "is required in production (the memory store is not durable)"
+        )
+    if mongo_uri is not None and not mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigError("MONGO_URI", "must start with mongodb:// or mongodb+srv://")
+
+    admin_email = env.raw("BOOTSTRAP_ADMIN_EMAIL")
+    admin_password = env.raw("BOOTSTRAP_ADMIN_PASSWORD")
+    if (admin_email is None) != (admin_password is None):
+        missing = "BOOTSTRAP_ADMIN_PASSWORD" if admin_password is None else "BOOTSTRAP_ADMIN_EMAIL"
+        raise ConfigError(missing, "must be set together with the other BOOTSTRAP_ADMIN_ variable")
+
+    level = env.choice("LOG_LEVEL", "info", ("debug", "info", "warn", "warning", "error"))
+    return Settings(
+        app_env=app_env,  # type: ignore[arg-type]
+        host=env.string("HOST", "0.0.0.0"),
+        port=env.integer("PORT", 8080, low=1, high=65535),
+        log_level="warn" if level == "warning" else level,  # type: ignore[arg-type]
+        mongo_uri=mongo_uri,
+        mongo_db=env.string("MONGO_DB", "catalog"),
+        mongo_timeout_ms=env.integer("MONGO_TIMEOUT_MS", 1000, low=50, high=60_000),
+        jwt_access=_jwt_secrets(
+            env, "JWT_ACCESS_SECRET", "JWT_ACCESS_SECRET_PREVIOUS", app_env, generated
+        ),
+        jwt_refresh=_jwt_secrets(
+            env, "JWT_REFRESH_SECRET", "JWT_REFRESH_SECRET_PREVIOUS", app_env, generated
+        ),
+        jwt_issuer=env.string("JWT_ISSUER", "catalog-api"),
+        jwt_audience=env.string("JWT_AUDIENCE", "catalog-extension"),
+        access_token_ttl_seconds=env.integer("ACCESS_TOKEN_TTL_SECONDS", 900, low=30, high=86_400),
+        refresh_token_ttl_seconds=env.integer(
+            "REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600, low=60, high=365 * 24 * 3600
+        ),
+        auth_allow_self_registration=env.boolean("AUTH_ALLOW_SELF_REGISTRATION", False),
+        bootstrap_admin_email=admin_email,
+        bootstrap_admin_password=admin_password,
+        cors_allowed_origins=_origins(env, app_env),
+        trust_proxy_hops=env.integer("TRUST_PROXY_HOPS", 0, low=0, high=10),
+        catalog_refresh_seconds=env.number("CATALOG_REFRESH_SECONDS", 30.0, low=1, high=3600),
+        shutdown_grace_seconds=env.number(
+            "SHUTDOWN_GRACE_SECONDS", 5.0 if app_env == "production" else 0.5, low=0, high=300
+        ),
+        shutdown_timeout_seconds=env.number("SHUTDOWN_TIMEOUT_SECONDS", 15.0, low=0, high=300),
+        max_body_bytes=env.integer("MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024),
+        commit=env.string("APP_COMMIT", "unknown"),
+        warnings=(
+            (f"{' and '.join(generated)} not set: using throwaway secrets for this process "
+             "(tokens stop verifying on restart)",) if generated else ()
+        ),
+    )

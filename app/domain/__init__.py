@@ -1,0 +1,1 @@
+"""Domain code: plain Python, no aiohttp or pymongo imports."""

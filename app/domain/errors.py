@@ -1,0 +1,54 @@
+"""Domain errors carry a stable code; the web layer maps codes to HTTP statuses in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    """Base of every expected failure. `code` is one of the fixed codes in DESIGN.md."""
+
+    code = "internal"
+    default_message = "Internal error"
+
+    def __init__(self, message: str | None = None, *, details: list[dict[str, Any]] | None = None):
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.details = details or []
+
+
+class ValidationFailed(AppError):
+    code = "validation.failed"
+    default_message = "The request is invalid"
+
+
+class MalformedJson(AppError):
+    code = "request.malformed_json"
+    default_message = "The request body is not valid JSON"
+
+
+class NotFound(AppError):
+    code = "resource.not_found"
+    default_message = "Not found"
+
+
+class Conflict(AppError):
+    code = "conflict"
+    default_message = "The resource already exists"
+
+
+class Unauthorized(AppError):
+    code = "auth.unauthorized"
+    default_message = "Authentication required"
+
+
+class Forbidden(AppError):
+    code = "auth.forbidden"
+    default_message = "Not allowed"
+
+
+class DependencyUnavailable(AppError):
+    """A backing service (the database) did not answer in time."""
+
+    code = "dependency.unavailable"
+    default_message = "A dependency is unavailable; retry later"

@@ -1,0 +1,23 @@
+"""Storage port and adapters; `open_store` picks the adapter the settings ask for."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.store.base import Store
+from app.store.memory import MemoryStore
+from app.telemetry import get_logger
+
+log = get_logger(__name__)
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.mongo_uri is None:
+        log.warning("store.memory: MONGO_URI is not set; using the embedded memory store "
+                    "(data is lost on restart)")
+        return MemoryStore()
+    from app.store.mongo import MongoStore  # pymongo is only imported when it is used
+
+    return MongoStore(settings.mongo_uri, settings.mongo_db, timeout_ms=settings.mongo_timeout_ms)
+
+
+__all__ = ["MemoryStore", "Store", "open_store"]

@@ -1,0 +1,1 @@
+"""HTTP layer: the app factory, middlewares and one module of routes per resource."""

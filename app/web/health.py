@@ -1,0 +1,47 @@
+"""`/health` (liveness: the store answers a ping) and `/ready` (readiness: every registered check).
+
+Both answer 200 or 503, never 500: a failing check is an answer, not an error.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.domain.errors import DependencyUnavailable
+from app.web.envelope import json_ok
+from app.web.keys import LIFECYCLE, SETTINGS, STORE
+
+HEALTH_PING_TIMEOUT = 1.0
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def store_check(app: web.Application) -> str | None:
+    try:
+        timeout = min(HEALTH_PING_TIMEOUT, app[SETTINGS].mongo_timeout_ms / 1000)
+        await app[STORE].ping(timeout=timeout)
+    except DependencyUnavailable:
+        return "unavailable"
+    return None
+
+
+def _render(request: web.Request, ok: bool, checks: dict[str, str]) -> web.Response:
+    status = "ok" if ok else "unavailable"
+    return json_ok(
+        request, {"status": status, "checks": checks}, status=200 if ok else 503, headers=_NO_STORE
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    problem = await store_check(request.app)
+    return _render(request, problem is None, {"store": problem or "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    ok, checks = await request.app[LIFECYCLE].readiness()
+    return _render(request, ok, checks)
+
+
+def setup_routes(app: web.Application) -> None:
+    app[LIFECYCLE].add_check("store", lambda: store_check(app))
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)

@@ -1,0 +1,66 @@
+"""Logs are JSON lines with the fixed fields; request context flows without being passed."""
+
+import re
+
+import pytest
+
+from app.telemetry import current_request, get_logger
+from app.web.app import create_app
+
+TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_access_line_has_the_fixed_fields(logs, client):
+    response = await client.get("/health")
+    (line,) = logs.find("request.completed")
+    assert TS.fullmatch(line["ts"])
+    assert line["level"] == "info"
+    assert line["requestId"] == response.headers["X-Request-Id"]
+    assert line["route"] == "GET /health"
+    assert line["statusCode"] == 200
+    assert isinstance(line["durationMs"], float) and line["durationMs"] >= 0
+
+
+async def test_route_is_the_template_and_unmatched_is_bounded(logs, client):
+    await client.get("/__test__/slow?seconds=0")
+    await client.get("/wp-admin/../../etc/passwd")
+    routes = [line["route"] for line in logs.find("request.completed")]
+    assert routes == ["GET /__test__/slow", "__unmatched__"]
+
+
+async def test_5xx_access_line_is_error_level(logs, client):
+    await client.get("/__test__/boom")
+    (line,) = logs.find("request.completed")
+    assert line["level"] == "error" and line["statusCode"] == 500
+
+
+async def test_context_reaches_log_calls_deep_in_the_handler(logs, client):
+    # The error line is written inside the handler chain without being handed the request id.
+    response = await client.get("/__test__/boom")
+    (error,) = logs.find("request.unhandled_error")
+    assert error["requestId"] == response.headers["X-Request-Id"]
+    assert error["route"] == "GET /__test__/boom"
+
+
+async def test_context_does_not_leak_between_requests(logs, client):
+    await client.get("/health")
+    assert current_request.get() is None
+    get_logger().info("outside.request")
+    (line,) = logs.find("outside.request")
+    assert "requestId" not in line
+
+
+async def test_every_line_parses_with_ts_level_msg(logs, client):
+    for path in ("/health", "/ready", "/nope", "/__test__/boom"):
+        await client.get(path)
+    lines = logs.lines()
+    assert len(lines) >= 5
+    for line in lines:
+        assert TS.fullmatch(line["ts"])
+        assert line["level"] in {"debug", "info", "warn", "error"}
+        assert isinstance(line["msg"], str)
