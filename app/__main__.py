@@ -1,4 +1,4 @@
-"""`python -m app` serves; sub-commands are for operators.
+"""`python -m app` serves; sub-commands are for operators (`python -m app --help`).
 
 A bad configuration ends the process before anything starts, with one line on stderr naming the
 variable, and exit status 78 (EX_CONFIG).
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 
+from app import cli
 from app.config import ConfigError, Settings, load_settings
 from app.telemetry import get_logger, setup_logging
 
@@ -17,9 +18,10 @@ EX_CONFIG = 78
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m app", description="catalog-api")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the HTTP server (the default)")
+    cli.add_commands(commands)
     return parser
 
 
@@ -34,17 +36,17 @@ def _settings() -> Settings:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = _settings()
-    setup_logging(settings.log_level)
-    log = get_logger("app")
-    for warning in settings.warnings:
-        log.warning(warning)
-
     if args.command in (None, "serve"):
         from app.web.server import serve
 
+        setup_logging(settings.log_level)
+        for warning in settings.warnings:
+            get_logger("app").warning(warning)
         asyncio.run(serve(settings))
         return 0
-    return 2
+    # Operator commands keep stdout for their results; logs (warnings) go to stderr.
+    setup_logging(settings.log_level, stream=sys.stderr)
+    return asyncio.run(cli.run(args, settings))
 
 
 if __name__ == "__main__":

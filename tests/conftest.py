@@ -2,15 +2,17 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import socket
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import orjson
 import pytest
 
 from app.config import Settings, load_settings
-from app.telemetry.logging import JsonFormatter
+from app.telemetry import setup_logging
 
 TEST_ENV = {
     "APP_ENV": "test",
@@ -47,18 +49,16 @@ class LogCapture:
 
 @pytest.fixture
 def logs() -> Iterator[LogCapture]:
+    """The service's real logging setup at debug level, writing into a buffer."""
     capture = LogCapture()
-    handler = logging.StreamHandler(capture.stream)
-    handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    previous_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    saved_handlers, saved_level = root.handlers[:], root.level
+    setup_logging("debug", stream=capture.stream)
     try:
         yield capture
     finally:
-        root.removeHandler(handler)
-        root.setLevel(previous_level)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
 
 
 def free_port() -> int:
@@ -70,3 +70,67 @@ def free_port() -> int:
 @pytest.fixture
 def unused_port() -> Callable[[], int]:
     return free_port
+
+
+# The store the tests run on. "memory" always; "mongo" on a wire-protocol server (see
+# tests/mongo_server.py), skipped with the reason when none can be had, unless CI requires it.
+_server_state: dict[str, Any] = {}
+
+
+def _mongo_server() -> Any:
+    from tests.mongo_server import Unavailable, start_server
+
+    if "server" not in _server_state and "error" not in _server_state:
+        try:
+            _server_state["server"] = start_server()
+        except Unavailable as exc:
+            _server_state["error"] = str(exc)
+    if "error" in _server_state:
+        if os.environ.get("STORE_TESTS_REQUIRED") == "1":
+            pytest.fail(f"the Mongo store tests must run here: {_server_state['error']}")
+        pytest.skip(_server_state["error"])
+    return _server_state["server"]
+
+
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[Any]:
+    server = _mongo_server()
+    _server_state["used"] = f"{server.description}, {server.uri}"
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mongo_settings(mongo_server) -> Settings:
+    """Settings for a fresh, uniquely named database on the test server."""
+    return make_settings(
+        MONGO_URI=mongo_server.uri,
+        MONGO_DB=f"test_{uuid.uuid4().hex[:12]}",
+        MONGO_TIMEOUT_MS="2000",
+    )
+
+
+@pytest.fixture(params=["memory", "mongo"])
+async def store(request) -> AsyncIterator[Any]:
+    """Each store adapter in turn, empty, connected; the same tests run on both."""
+    from app.store import open_store
+    from app.store.memory import MemoryStore
+
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    settings = request.getfixturevalue("mongo_settings")
+    adapter = open_store(settings)
+    await adapter.connect()
+    try:
+        yield adapter
+    finally:
+        await adapter._client.drop_database(settings.mongo_db)
+        await adapter.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if "used" in _server_state:
+        terminalreporter.write_line(f"Mongo store tests ran on {_server_state['used']}")
+    elif "error" in _server_state:
+        terminalreporter.write_line(f"Mongo store tests skipped: {_server_state['error']}")

@@ -52,3 +52,23 @@ class DependencyUnavailable(AppError):
 
     code = "dependency.unavailable"
     default_message = "A dependency is unavailable; retry later"
+
+
+class InvalidCredentials(AppError):
+    code = "auth.invalid_credentials"
+    default_message = "Email or password is incorrect"
+
+
+class TokenExpired(AppError):
+    code = "auth.token_expired"
+    default_message = "The token has expired"
+
+
+class RefreshReused(AppError):
+    code = "auth.refresh.reused"
+    default_message = "This refresh token was already used; every session of its family is revoked"
+
+
+class RegistrationDisabled(AppError):
+    code = "auth.registration_disabled"
+    default_message = "Self-registration is disabled"

@@ -1,14 +1,59 @@
-"""The storage port: what the service needs from a database, whatever the database is."""
+"""The storage port: what the service needs from a database, whatever the database is.
+
+Adapters raise `app.domain.errors.DependencyUnavailable` when the database does not answer within
+their bounded timeout, and `Conflict` on a duplicate unique value; no driver exception crosses
+this boundary. Every method is atomic on its own; nothing here is read-then-write.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
+from app.domain.auth.models import RefreshToken, User
 
-class Store(Protocol):
-    """Adapters raise `app.domain.errors.DependencyUnavailable` when the database does not answer
-    within their bounded timeout; no driver exception crosses this boundary."""
 
+class UserStore(Protocol):
+    async def create_user(self, user: User) -> None:
+        """Insert; Conflict when the email is taken."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_user_by_email(self, email: str) -> User | None: ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None: ...
+
+
+class RefreshTokenStore(Protocol):
+    async def create_refresh_family(
+        self, family_id: str, user_id: str, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    async def extend_refresh_family(self, family_id: str, expires_at: datetime) -> bool:
+        """Push the family's expiry out; False when the family is revoked or gone."""
+
+    async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+        """Revoke the family and every token in it; the number of tokens newly revoked."""
+
+    async def insert_refresh_token(self, token: RefreshToken) -> None:
+        """Insert; Conflict when its `jti`, or its `parent_jti` (the parent was already rotated),
+        is taken. This unique insert is what makes rotation atomic: of two concurrent rotations
+        of one token exactly one insert succeeds, on any server (FerretDB v1's conditional
+        updates are not atomic under concurrency; unique indexes are)."""
+
+    async def get_refresh_token(self, jti: str) -> RefreshToken | None: ...
+
+    async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
+        """Record the rotation on the parent (for operators; the unique insert decided it)."""
+
+    async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
+        """Revoke every family and token of the user; the number of tokens newly revoked."""
+
+    async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
+        """Newest first."""
+
+
+class Store(UserStore, RefreshTokenStore, Protocol):
     name: str
 
     async def connect(self) -> None:

@@ -1,11 +1,29 @@
 """The embedded store: everything in process memory. For development and tests only; the
-configuration refuses it in production because nothing survives a restart."""
+configuration refuses it in production because nothing survives a restart.
+
+Atomicity comes from the event loop: no method awaits between reading and writing.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from app.domain.auth.models import RefreshToken, User
+from app.domain.errors import Conflict
 
 
 class MemoryStore:
     name = "memory"
+
+    def __init__(self) -> None:
+        self._users: dict[str, User] = {}
+        self._user_ids_by_email: dict[str, str] = {}
+        self._tokens: dict[str, RefreshToken] = {}
+        self._rotated: set[str] = set()  # parent jtis: the unique index of the Mongo adapter
+        # family id -> (user id, revoked?, expires at)
+        self._families: dict[str, tuple[str, bool, datetime]] = {}
 
     async def connect(self) -> None:
         return None
@@ -15,3 +33,78 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+    # users
+
+    async def create_user(self, user: User) -> None:
+        if user.email in self._user_ids_by_email:
+            raise Conflict("A user with this email already exists")
+        self._users[user.id] = user
+        self._user_ids_by_email[user.email] = user.id
+
+    async def get_user(self, user_id: str) -> User | None:
+        return self._users.get(user_id)
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        user_id = self._user_ids_by_email.get(email)
+        return self._users.get(user_id) if user_id else None
+
+    async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None:
+        user = self._users.get(user_id)
+        if user is not None:
+            self._users[user_id] = replace(user, password_hash=password_hash, updated_at=at)
+
+    # refresh tokens
+
+    async def create_refresh_family(
+        self, family_id: str, user_id: str, created_at: datetime, expires_at: datetime
+    ) -> None:
+        self._families[family_id] = (user_id, False, expires_at)
+
+    async def extend_refresh_family(self, family_id: str, expires_at: datetime) -> bool:
+        family = self._families.get(family_id)
+        if family is None or family[1]:
+            return False
+        self._families[family_id] = (family[0], False, expires_at)
+        return True
+
+    async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+        family = self._families.get(family_id)
+        if family is not None:
+            self._families[family_id] = (family[0], True, family[2])
+        return self._revoke_tokens(lambda token: token.family_id == family_id, at)
+
+    async def insert_refresh_token(self, token: RefreshToken) -> None:
+        if token.jti in self._tokens:
+            raise Conflict("Duplicate refresh token id")
+        if token.parent_jti is not None:
+            if token.parent_jti in self._rotated:
+                raise Conflict("The parent token was already rotated")
+            self._rotated.add(token.parent_jti)
+        self._tokens[token.jti] = token
+
+    async def get_refresh_token(self, jti: str) -> RefreshToken | None:
+        return self._tokens.get(jti)
+
+    async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
+        token = self._tokens.get(jti)
+        if token is not None and token.used_at is None:
+            self._tokens[jti] = replace(token, used_at=at, replaced_by=replaced_by)
+
+    async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
+        for family_id, (owner, _, expires_at) in list(self._families.items()):
+            if owner == user_id:
+                self._families[family_id] = (owner, True, expires_at)
+        return self._revoke_tokens(lambda token: token.user_id == user_id, at)
+
+    async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
+        tokens = [token for token in self._tokens.values() if token.user_id == user_id]
+        return sorted(tokens, key=lambda token: (token.created_at, token.jti), reverse=True)
+
+    def _revoke_tokens(self, selects: Callable[[RefreshToken], bool], at: datetime) -> int:
+        revoked = 0
+        for jti, token in list(self._tokens.items()):
+            if selects(token) and token.revoked_at is None:
+                self._tokens[jti] = replace(token, revoked_at=at)
+                revoked += 1
+        return revoked

@@ -3,21 +3,30 @@
 Every operation is bounded by the client-side timeout (`timeoutMS`), and every driver error that
 means "the database is not answering" becomes `DependencyUnavailable`, so a request never hangs
 past the configured timeout and never turns a database outage into a 500.
+
+Indexes are created idempotently when the database first answers. Servers that lack a feature
+(FerretDB v1 has no TTL indexes and no transactions) are detected from their answers, and the
+adapter degrades with one warning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 import pymongo
-from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
-from app.domain.errors import DependencyUnavailable
+from app.domain.auth.models import RefreshToken, User
+from app.domain.errors import Conflict, DependencyUnavailable
 from app.telemetry import fields, get_logger
 
 log = get_logger(__name__)
+
+_NOT_IMPLEMENTED = 238  # the server's error code for an unsupported option
 
 
 @contextmanager
@@ -25,10 +34,66 @@ def unavailable_on_failure(operation: str) -> Iterator[None]:
     """Translate connection failures and timeouts into the domain's DependencyUnavailable."""
     try:
         yield
+    except DuplicateKeyError as exc:
+        raise Conflict("The value is already taken") from exc
     except PyMongoError as exc:
         if isinstance(exc, ConnectionFailure) or exc.timeout:
             raise DependencyUnavailable(f"The database did not answer ({operation})") from exc
         raise
+
+
+def _user_doc(user: User) -> dict[str, Any]:
+    return {
+        "_id": user.id,
+        "email": user.email,
+        "passwordHash": user.password_hash,
+        "roles": list(user.roles),
+        "createdAt": user.created_at,
+        "updatedAt": user.updated_at,
+    }
+
+
+def _user(doc: dict[str, Any] | None) -> User | None:
+    if doc is None:
+        return None
+    return User(
+        id=doc["_id"],
+        email=doc["email"],
+        password_hash=doc["passwordHash"],
+        roles=tuple(doc["roles"]),
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
+    )
+
+
+def _token_doc(token: RefreshToken) -> dict[str, Any]:
+    doc: dict[str, Any] = {} if token.parent_jti is None else {"parentJti": token.parent_jti}
+    return doc | {
+        "jti": token.jti,
+        "userId": token.user_id,
+        "familyId": token.family_id,
+        "createdAt": token.created_at,
+        "expiresAt": token.expires_at,
+        "usedAt": token.used_at,
+        "revokedAt": token.revoked_at,
+        "replacedBy": token.replaced_by,
+    }
+
+
+def _token(doc: dict[str, Any] | None) -> RefreshToken | None:
+    if doc is None:
+        return None
+    return RefreshToken(
+        jti=doc["jti"],
+        user_id=doc["userId"],
+        family_id=doc["familyId"],
+        created_at=doc["createdAt"],
+        expires_at=doc["expiresAt"],
+        used_at=doc.get("usedAt"),
+        revoked_at=doc.get("revokedAt"),
+        replaced_by=doc.get("replacedBy"),
+        parent_jti=doc.get("parentJti"),
+    )
 
 
 class MongoStore:
@@ -37,7 +102,7 @@ class MongoStore:
     def __init__(self, uri: str, database: str, *, timeout_ms: int) -> None:
         # Built inside the running loop (from the app's cleanup context): the async client
         # belongs to the loop that creates it.
-        self._client: AsyncMongoClient = AsyncMongoClient(
+        self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             uri,
             appname="catalog-api",
             serverSelectionTimeoutMS=timeout_ms,
@@ -48,6 +113,14 @@ class MongoStore:
         )
         self._db = self._client[database]
         self._timeout = timeout_ms / 1000
+        self._prepared = False
+        self.supports_ttl = True
+        self.supports_transactions = False
+        self._users = self._db["users"]
+        self._tokens = self._db["refresh_tokens"]
+        self._families = self._db["refresh_families"]
+
+    # lifecycle
 
     async def connect(self) -> None:
         try:
@@ -58,6 +131,123 @@ class MongoStore:
     async def ping(self, timeout: float) -> None:
         with unavailable_on_failure("ping"), pymongo.timeout(timeout):
             await self._db.command("ping")
+        if not self._prepared:
+            await self._prepare()
 
     async def close(self) -> None:
         await self._client.close()
+
+    async def _prepare(self) -> None:
+        """Indexes and capabilities, once the server answers (it may be down at start)."""
+        with unavailable_on_failure("prepare"):
+            hello = await self._client.admin.command("hello")
+            self.supports_transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
+            await self._users.create_indexes([IndexModel("email", unique=True)])
+            await self._tokens.create_indexes([
+                IndexModel("jti", unique=True),
+                # Sparse: a family's first token has no parent. Unique: a token rotates once.
+                IndexModel("parentJti", unique=True, sparse=True),
+                IndexModel([("userId", ASCENDING), ("createdAt", DESCENDING)]),
+                IndexModel("familyId"),
+            ])
+            await self._families.create_indexes([IndexModel("userId")])
+            for collection in (self._tokens, self._families):
+                await self._ttl_index(collection)
+        if not self.supports_transactions:
+            log.warning("store.no_transactions: the server is not a replica set; operations "
+                        "that need a transaction will answer 503")
+        self._prepared = True
+
+    async def _ttl_index(self, collection: Any) -> None:
+        if not self.supports_ttl:
+            return
+        try:
+            await collection.create_index("expiresAt", expireAfterSeconds=0)
+        except OperationFailure as exc:
+            if exc.code != _NOT_IMPLEMENTED:
+                raise
+            self.supports_ttl = False
+            log.warning("store.no_ttl_indexes: the server has no TTL indexes; expired refresh "
+                        "tokens stay until deleted by hand", extra=fields(reason=str(exc)[:200]))
+
+    # users
+
+    async def create_user(self, user: User) -> None:
+        try:
+            with unavailable_on_failure("users.insert"):
+                await self._users.insert_one(_user_doc(user))
+        except Conflict:
+            raise Conflict("A user with this email already exists") from None
+
+    async def get_user(self, user_id: str) -> User | None:
+        with unavailable_on_failure("users.find"):
+            return _user(await self._users.find_one({"_id": user_id}))
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        with unavailable_on_failure("users.find"):
+            return _user(await self._users.find_one({"email": email}))
+
+    async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None:
+        with unavailable_on_failure("users.update"):
+            await self._users.update_one(
+                {"_id": user_id}, {"$set": {"passwordHash": password_hash, "updatedAt": at}}
+            )
+
+    # refresh tokens
+
+    async def create_refresh_family(
+        self, family_id: str, user_id: str, created_at: datetime, expires_at: datetime
+    ) -> None:
+        with unavailable_on_failure("refresh_families.insert"):
+            await self._families.insert_one({
+                "_id": family_id, "userId": user_id, "createdAt": created_at,
+                "expiresAt": expires_at, "revokedAt": None,
+            })
+
+    async def extend_refresh_family(self, family_id: str, expires_at: datetime) -> bool:
+        with unavailable_on_failure("refresh_families.update"):
+            result = await self._families.update_one(
+                {"_id": family_id, "revokedAt": None}, {"$set": {"expiresAt": expires_at}}
+            )
+        return result.matched_count == 1
+
+    async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+        with unavailable_on_failure("refresh_families.revoke"):
+            await self._families.update_one(
+                {"_id": family_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
+            )
+            result = await self._tokens.update_many(
+                {"familyId": family_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
+            )
+        return result.modified_count
+
+    async def insert_refresh_token(self, token: RefreshToken) -> None:
+        with unavailable_on_failure("refresh_tokens.insert"):
+            await self._tokens.insert_one(_token_doc(token))
+
+    async def get_refresh_token(self, jti: str) -> RefreshToken | None:
+        with unavailable_on_failure("refresh_tokens.find"):
+            return _token(await self._tokens.find_one({"jti": jti}))
+
+    async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
+        with unavailable_on_failure("refresh_tokens.mark_used"):
+            await self._tokens.update_one(
+                {"jti": jti, "usedAt": None}, {"$set": {"usedAt": at, "replacedBy": replaced_by}}
+            )
+
+    async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
+        with unavailable_on_failure("refresh_tokens.revoke_user"):
+            await self._families.update_many(
+                {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
+            )
+            result = await self._tokens.update_many(
+                {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
+            )
+        return result.modified_count
+
+    async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
+        with unavailable_on_failure("refresh_tokens.list"):
+            cursor = self._tokens.find({"userId": user_id}).sort(
+                [("createdAt", DESCENDING), ("jti", DESCENDING)]
+            )
+            return [token for doc in await cursor.to_list() if (token := _token(doc))]

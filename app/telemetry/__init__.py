@@ -1,5 +1,5 @@
-"""Telemetry is reached through this package only: logs now; metrics, traces and Sentry plug in
-here."""
+"""Telemetry is reached through this package only: logs and security events now; metrics,
+traces and Sentry plug in here."""
 
 from app.telemetry.logging import (
     RequestContext,
@@ -8,5 +8,13 @@ from app.telemetry.logging import (
     get_logger,
     setup_logging,
 )
+from app.telemetry.security import record_auth_event
 
-__all__ = ["RequestContext", "current_request", "fields", "get_logger", "setup_logging"]
+__all__ = [
+    "RequestContext",
+    "current_request",
+    "fields",
+    "get_logger",
+    "record_auth_event",
+    "setup_logging",
+]

@@ -108,7 +108,8 @@ def setup_logging(level: str, stream: IO[str] | None = None) -> None:
     root.setLevel(_LEVELS[level])
     # aiohttp's access log is replaced by our single request.completed line.
     logging.getLogger("aiohttp.access").disabled = True
-    # pymongo's own debug output is very chatty; our command listener logs commands at debug.
+    # pymongo's command log carries whole documents (password hashes among them): never emit it.
+    logging.getLogger("pymongo.command").setLevel(logging.WARNING)
     if level != "debug":
         logging.getLogger("pymongo").setLevel(logging.WARNING)
 

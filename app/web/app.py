@@ -1,19 +1,50 @@
 """`create_app(settings)`: the one factory that wires the whole service. Nothing is built at
-import time."""
+import time; every long-lived resource is a cleanup context, created on the running loop and
+torn down in reverse order."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 from aiohttp import web
 
 from app.config import Settings
+from app.domain.auth.passwords import Passwords
+from app.domain.auth.service import AuthService
+from app.domain.auth.tokens import TokenCodec, TokenConfig, TokenKeys
+from app.domain.errors import DependencyUnavailable
 from app.lifecycle import Lifecycle
 from app.store import Store, open_store
-from app.web import health, testing
+from app.telemetry import fields, get_logger, record_auth_event
+from app.web import auth, health, testing
+from app.web.authn import authn_middleware
 from app.web.errors import error_middleware
-from app.web.keys import LIFECYCLE, SETTINGS, STORE
+from app.web.keys import AUTH, LIFECYCLE, SETTINGS, STORE
 from app.web.middlewares import access_log_middleware, request_id_middleware
+
+log = get_logger("app")
+
+
+def token_config(settings: Settings) -> TokenConfig:
+    return TokenConfig(
+        access=TokenKeys(settings.jwt_access.current, settings.jwt_access.verification_keys()),
+        refresh=TokenKeys(settings.jwt_refresh.current, settings.jwt_refresh.verification_keys()),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+
+
+def build_auth(settings: Settings, store: Store) -> AuthService:
+    return AuthService(
+        store,
+        TokenCodec(token_config(settings)),
+        Passwords(cheap=settings.app_env == "test"),
+        record_auth_event,
+        allow_self_registration=settings.auth_allow_self_registration,
+    )
 
 
 def _store_context(
@@ -31,16 +62,37 @@ def _store_context(
     return store_context
 
 
+async def _auth_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[AUTH] = build_auth(settings, app[STORE])
+    if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
+        try:
+            created = await app[AUTH].ensure_admin(
+                settings.bootstrap_admin_email, settings.bootstrap_admin_password
+            )
+            log.info("auth.bootstrap_admin", extra=fields(created=created))
+        except DependencyUnavailable:
+            log.error("auth.bootstrap_admin_skipped: the store is unavailable")
+    yield
+
+
 def create_app(settings: Settings, *, store: Store | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, access_log_middleware, error_middleware],
+        middlewares=[
+            request_id_middleware,
+            access_log_middleware,
+            error_middleware,
+            authn_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(_store_context(store))
+    app.cleanup_ctx.append(_auth_context)
 
     health.setup_routes(app)
+    auth.setup_routes(app)
     if settings.app_env == "test":
         testing.setup_routes(app)
     return app

@@ -5,6 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.config import Settings
+from app.domain.auth.models import Principal
+from app.domain.auth.service import AuthService
+from app.domain.errors import AppError
 from app.lifecycle import Lifecycle
 from app.store import Store
 from app.telemetry import RequestContext
@@ -12,5 +15,9 @@ from app.telemetry import RequestContext
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+AUTH = web.AppKey("auth", AuthService)
 
 REQUEST_CONTEXT = web.RequestKey("request_context", RequestContext)
+# Set by the authentication middleware: who the bearer token speaks for, or why it was refused.
+PRINCIPAL = web.RequestKey("principal", Principal)
+AUTH_ERROR = web.RequestKey("auth_error", AppError)

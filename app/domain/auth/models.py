@@ -1,0 +1,46 @@
+"""Users and refresh-token records, as the stores hold them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+ROLES = ("user", "curator", "admin")
+CURATORS = ("curator", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    password_hash: str
+    roles: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One issued refresh token. Its successor names it as `parent_jti` (unique: a token can be
+    rotated once), and rotation marks it used with `replaced_by`; presenting it again is reuse."""
+
+    jti: str
+    user_id: str
+    family_id: str
+    created_at: datetime
+    expires_at: datetime
+    parent_jti: str | None = None
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    replaced_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified access token speaks for."""
+
+    user_id: str
+    roles: tuple[str, ...]
+
+    def has_any(self, roles: tuple[str, ...]) -> bool:
+        return any(role in self.roles for role in roles)

@@ -1,0 +1,210 @@
+"""Auth use cases: register, login, refresh with rotation and reuse detection, logout, bootstrap.
+
+Refresh-token rotation, step by step: verify the JWT; extend the token's family, which fails
+when the family was revoked (logout, an earlier reuse); insert the successor naming the presented
+token as its unique parent, so of two concurrent refreshes exactly one insert succeeds; mark the
+presented token used. Presenting a token that was rotated already, or whose family is revoked, is
+reuse: the whole family is revoked and the security event recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn, Protocol
+
+from app.domain.auth.models import ROLES, Principal, RefreshToken, User
+from app.domain.auth.passwords import Passwords
+from app.domain.auth.tokens import ACCESS, REFRESH, TokenCodec
+from app.domain.errors import (
+    Conflict,
+    InvalidCredentials,
+    NotFound,
+    RefreshReused,
+    RegistrationDisabled,
+    Unauthorized,
+    ValidationFailed,
+)
+from app.domain.ids import new_id, utcnow
+from app.store.base import Store
+
+
+class AuthEvents(Protocol):
+    """Where security-relevant events go (logs, metrics, Sentry): one function, see telemetry."""
+
+    def __call__(self, event: str, **fields: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: Store,
+        codec: TokenCodec,
+        passwords: Passwords,
+        events: AuthEvents,
+        *,
+        allow_self_registration: bool,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._codec = codec
+        self._passwords = passwords
+        self._events = events
+        self._allow_self_registration = allow_self_registration
+        self._now = clock
+
+    # accounts
+
+    async def create_user(self, email: str, password: str, roles: tuple[str, ...]) -> User:
+        unknown = [role for role in roles if role not in ROLES]
+        if unknown or not roles:
+            raise ValidationFailed(details=[{"field": "roles", "reason": f"one of {ROLES}"}])
+        now = self._now()
+        user = User(
+            id=new_id(),
+            email=email,
+            password_hash=await self._passwords.hash(password),
+            roles=roles,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._store.create_user(user)
+        return user
+
+    async def register(self, email: str, password: str) -> TokenPair:
+        if not self._allow_self_registration:
+            raise RegistrationDisabled()
+        user = await self.create_user(email, password, ("user",))
+        self._events("registered", user_id=user.id)
+        return await self._start_session(user)
+
+    async def ensure_admin(self, email: str, password: str) -> bool:
+        """Create the bootstrap admin unless the email exists; never touches an existing user."""
+        if await self._store.get_user_by_email(email) is not None:
+            return False
+        await self.create_user(email, password, ("admin",))
+        return True
+
+    async def me(self, user_id: str) -> User:
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound("The user no longer exists")
+        return user
+
+    async def find_user(self, id_or_email: str) -> User:
+        user = (
+            await self._store.get_user_by_email(id_or_email.strip().lower())
+            if "@" in id_or_email
+            else await self._store.get_user(id_or_email)
+        )
+        if user is None:
+            raise NotFound(f"No user {id_or_email}")
+        return user
+
+    # sessions
+
+    async def login(self, email: str, password: str) -> TokenPair:
+        user = await self._store.get_user_by_email(email)
+        # An unknown email is verified against a dummy hash: same answer, same cost.
+        ok = await self._passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok:
+            self._events("login_failure", user_id=user.id if user else None)
+            raise InvalidCredentials()
+        if self._passwords.needs_rehash(user.password_hash):
+            await self._store.set_password_hash(
+                user.id, await self._passwords.hash(password), self._now()
+            )
+        self._events("login_success", user_id=user.id)
+        return await self._start_session(user)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        claims = self._codec.decode(REFRESH, refresh_token)
+        # The claims are ours (signature verified), so they name the user and family.
+        jti, user_id, family_id = claims["jti"], claims["sub"], claims.get("fam")
+        if not isinstance(family_id, str):
+            raise Unauthorized("Invalid token")
+        now = self._now()
+        # The family check comes first: a revocation after it cannot undo a rotation that won,
+        # so of two concurrent refreshes one succeeds and the other is the reuse.
+        if not await self._store.extend_refresh_family(family_id, self._codec.expiry(REFRESH, now)):
+            if await self._store.get_refresh_token(jti) is None:
+                raise Unauthorized("Unknown refresh token")
+            await self._reuse_detected(user_id, family_id, now)
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise Unauthorized("The user no longer exists")
+        successor = new_id()
+        try:
+            pair = await self._issue(user, family_id, now, jti=successor, parent=jti)
+        except Conflict:
+            await self._reuse_detected(user_id, family_id, now)
+        await self._store.mark_refresh_token_used(jti, now, successor)
+        self._events("refresh_rotated", user_id=user.id, family_id=family_id)
+        return pair
+
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the token's whole family (every device session it rotated into)."""
+        claims = self._codec.decode(REFRESH, refresh_token)
+        token = await self._store.get_refresh_token(claims["jti"])
+        if token is None:
+            raise Unauthorized("Unknown refresh token")
+        await self._store.revoke_refresh_family(token.family_id, self._now())
+        self._events("logout", user_id=token.user_id, family_id=token.family_id)
+
+    async def revoke_all(self, user_id: str) -> int:
+        return await self._store.revoke_user_refresh_tokens(user_id, self._now())
+
+    async def list_tokens(self, user_id: str) -> list[RefreshToken]:
+        return await self._store.list_user_refresh_tokens(user_id)
+
+    def authenticate(self, access_token: str) -> Principal:
+        claims = self._codec.decode(ACCESS, access_token)
+        roles = claims.get("roles")
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            raise Unauthorized("Invalid token")
+        return Principal(user_id=claims["sub"], roles=tuple(roles))
+
+    # internals
+
+    async def _start_session(self, user: User) -> TokenPair:
+        now = self._now()
+        family_id = new_id()
+        await self._store.create_refresh_family(
+            family_id, user.id, now, self._codec.expiry(REFRESH, now)
+        )
+        return await self._issue(user, family_id, now, jti=new_id())
+
+    async def _issue(
+        self, user: User, family_id: str, now: datetime, *, jti: str, parent: str | None = None
+    ) -> TokenPair:
+        record = RefreshToken(
+            jti=jti,
+            user_id=user.id,
+            family_id=family_id,
+            created_at=now,
+            expires_at=self._codec.expiry(REFRESH, now),
+            parent_jti=parent,
+        )
+        await self._store.insert_refresh_token(record)
+        return TokenPair(
+            access_token=self._codec.encode(
+                ACCESS, subject=user.id, jti=new_id(), now=now, roles=list(user.roles)
+            ),
+            refresh_token=self._codec.encode(
+                REFRESH, subject=user.id, jti=jti, now=now, fam=family_id
+            ),
+            expires_in=self._codec.access_ttl_seconds,
+        )
+
+    async def _reuse_detected(self, user_id: str, family_id: str, now: datetime) -> NoReturn:
+        revoked = await self._store.revoke_refresh_family(family_id, now)
+        self._events("refresh_reused", user_id=user_id, family_id=family_id, revoked=revoked)
+        raise RefreshReused()

@@ -1,0 +1,121 @@
+"""The store contract for users and refresh tokens: both adapters, the same assertions."""
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from app.domain.auth.models import RefreshToken, User
+from app.domain.errors import Conflict
+from app.domain.ids import new_id, utcnow
+
+
+def a_user(email: str = "someone@example.org") -> User:
+    now = utcnow()
+    return User(new_id(), email, "$argon2id$fake", ("user",), now, now)
+
+
+def a_token(user_id: str, family_id: str, parent: str | None = None, **kw) -> RefreshToken:
+    now = kw.pop("created_at", utcnow())
+    return RefreshToken(new_id(), user_id, family_id, now, now + timedelta(days=1),
+                        parent_jti=parent, **kw)
+
+
+async def test_users_round_trip(store):
+    user = a_user()
+    await store.create_user(user)
+    assert await store.get_user(user.id) == user
+    assert await store.get_user_by_email(user.email) == user
+    assert await store.get_user("01H00000000000000000000000") is None
+    assert await store.get_user_by_email("nobody@example.org") is None
+
+
+async def test_duplicate_email_conflicts(store):
+    await store.create_user(a_user("same@example.org"))
+    with pytest.raises(Conflict):
+        await store.create_user(a_user("same@example.org"))
+
+
+async def test_set_password_hash(store):
+    user = a_user()
+    await store.create_user(user)
+    later = utcnow() + timedelta(seconds=5)
+    await store.set_password_hash(user.id, "$argon2id$new", later)
+    stored = await store.get_user(user.id)
+    assert stored.password_hash == "$argon2id$new" and stored.updated_at == later
+
+
+async def test_token_round_trip_and_rotation_marking(store):
+    root = a_token("U", "F")
+    await store.insert_refresh_token(root)
+    assert await store.get_refresh_token(root.jti) == root
+    child = a_token("U", "F", parent=root.jti)
+    await store.insert_refresh_token(child)
+    at = utcnow()
+    await store.mark_refresh_token_used(root.jti, at, child.jti)
+    assert await store.get_refresh_token(root.jti) == replace(
+        root, used_at=at, replaced_by=child.jti
+    )
+    assert (await store.get_refresh_token(child.jti)).parent_jti == root.jti
+
+
+async def test_a_token_rotates_once(store):
+    root = a_token("U", "F")
+    await store.insert_refresh_token(root)
+    await store.insert_refresh_token(a_token("U", "F", parent=root.jti))
+    with pytest.raises(Conflict):
+        await store.insert_refresh_token(a_token("U", "F", parent=root.jti))
+    # Many roots (no parent) coexist.
+    for _ in range(3):
+        await store.insert_refresh_token(a_token("U", new_id()))
+
+
+async def test_concurrent_rotations_of_one_token_have_one_winner(store):
+    for _ in range(20):
+        root = a_token("U", "F")
+        await store.insert_refresh_token(root)
+
+        async def rotate(parent: str = root.jti) -> bool:
+            try:
+                await store.insert_refresh_token(a_token("U", "F", parent=parent))
+            except Conflict:
+                return False
+            return True
+
+        results = await asyncio.gather(*(rotate() for _ in range(4)))
+        assert sorted(results) == [False, False, False, True]
+
+
+async def test_family_revocation(store):
+    now = utcnow()
+    await store.create_refresh_family("F1", "U", now, now + timedelta(days=1))
+    await store.create_refresh_family("F2", "U", now, now + timedelta(days=1))
+    tokens = [a_token("U", "F1"), a_token("U", "F1"), a_token("U", "F2")]
+    for token in tokens:
+        await store.insert_refresh_token(token)
+    assert await store.extend_refresh_family("F1", now + timedelta(days=2))
+    assert await store.revoke_refresh_family("F1", now) == 2
+    assert await store.revoke_refresh_family("F1", now) == 0  # idempotent
+    assert not await store.extend_refresh_family("F1", now + timedelta(days=3))
+    assert await store.extend_refresh_family("F2", now + timedelta(days=3))
+    assert not await store.extend_refresh_family("missing", now)
+    assert (await store.get_refresh_token(tokens[0].jti)).revoked_at == now
+    assert (await store.get_refresh_token(tokens[2].jti)).revoked_at is None
+
+
+async def test_revoke_and_list_a_users_tokens(store):
+    now = utcnow()
+    await store.create_refresh_family("F1", "U", now, now + timedelta(days=1))
+    await store.create_refresh_family("F9", "other", now, now + timedelta(days=1))
+    mine = [a_token("U", "F1", created_at=now + timedelta(seconds=i)) for i in range(3)]
+    for token in [*mine, a_token("other", "F9")]:
+        await store.insert_refresh_token(token)
+    listed = await store.list_user_refresh_tokens("U")
+    assert [token.jti for token in listed] == [token.jti for token in reversed(mine)]
+    assert await store.revoke_user_refresh_tokens("U", now) == 3
+    assert await store.revoke_user_refresh_tokens("U", now) == 0
+    assert not await store.extend_refresh_family("F1", now)
+    assert await store.extend_refresh_family("F9", now)
+    assert all(token.revoked_at == now for token in await store.list_user_refresh_tokens("U"))
+    assert (await store.list_user_refresh_tokens("other"))[0].revoked_at is None
