@@ -39,6 +39,8 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "CORS_ALLOWED_ORIGINS",
     "TRUST_PROXY_HOPS",
     "CATALOG_REFRESH_SECONDS",
+    "CATALOG_CACHE_CONTROL",
+    "SEED_DEMO_DATA",
     "SHUTDOWN_GRACE_SECONDS",
     "SHUTDOWN_TIMEOUT_SECONDS",
     "MAX_BODY_BYTES",
@@ -90,6 +92,8 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     trust_proxy_hops: int = 0
     catalog_refresh_seconds: float = 30.0
+    catalog_cache_control: str = "public, max-age=60, stale-while-revalidate=300"
+    seed_demo_data: bool = True
     shutdown_grace_seconds: float = 1.0
     shutdown_timeout_seconds: float = 15.0
     max_body_bytes: int = 1024 * 1024
@@ -264,7 +268,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bootstrap_admin_password=admin_password,
         cors_allowed_origins=_origins(env, app_env),
         trust_proxy_hops=env.integer("TRUST_PROXY_HOPS", 0, low=0, high=10),
-        catalog_refresh_seconds=env.number("CATALOG_REFRESH_SECONDS", 30.0, low=1, high=3600),
+        catalog_refresh_seconds=env.number("CATALOG_REFRESH_SECONDS", 30.0, low=0.2, high=3600),
+        catalog_cache_control=env.string(
+            "CATALOG_CACHE_CONTROL", "public, max-age=60, stale-while-revalidate=300"
+        ),
+        seed_demo_data=env.boolean("SEED_DEMO_DATA", app_env == "development"),
         shutdown_grace_seconds=env.number(
             "SHUTDOWN_GRACE_SECONDS", 5.0 if app_env == "production" else 0.5, low=0, high=300
         ),

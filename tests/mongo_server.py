@@ -37,10 +37,11 @@ class FerretDB:
         return f"mongodb://127.0.0.1:{self.port}/"
 
     def start(self, timeout: float = 20.0) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "-listen", f"127.0.0.1:{self.port}", "-data", self.data],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        with open(os.path.join(self.data, "server.log"), "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "-listen", f"127.0.0.1:{self.port}", "-data", self.data],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -57,6 +58,11 @@ class FerretDB:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def log(self) -> str:
+        """What the server wrote to stderr (warnings and errors), for failing tests."""
+        path = os.path.join(self.data, "server.log")
+        return Path(path).read_text(errors="replace") if os.path.exists(path) else ""
 
     def close(self) -> None:
         self.kill()

@@ -8,9 +8,10 @@ this boundary. Every method is atomic on its own; nothing here is read-then-writ
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.domain.auth.models import RefreshToken, User
+from app.domain.content.models import ContentItem, ContentQuery, Tag
 
 
 class UserStore(Protocol):
@@ -53,7 +54,39 @@ class RefreshTokenStore(Protocol):
         """Newest first."""
 
 
-class Store(UserStore, RefreshTokenStore, Protocol):
+class ContentStore(Protocol):
+    async def create_tag(self, tag: Tag) -> None:
+        """Insert; Conflict when the slug is taken."""
+
+    async def list_tags(self) -> list[Tag]: ...
+
+    async def existing_tag_slugs(self, slugs: list[str]) -> set[str]: ...
+
+    async def rename_tag(
+        self, slug: str, new_slug: str, new_name: str | None, at: datetime
+    ) -> Tag | None:
+        """Change the tag and every item carrying it, all or nothing; None when there is no
+        such tag, Conflict when `new_slug` is taken, DependencyUnavailable when the database
+        cannot do it atomically (a MongoDB without transactions)."""
+
+    async def insert_content(self, item: ContentItem) -> None: ...
+
+    async def get_content(self, item_id: str) -> ContentItem | None: ...
+
+    async def update_content(
+        self, item_id: str, changes: dict[str, Any], at: datetime
+    ) -> ContentItem | None:
+        """Set only the given ContentItem fields; the updated item, or None if missing."""
+
+    async def delete_content(self, item_id: str) -> bool: ...
+
+    async def list_content(self, query: ContentQuery) -> list[ContentItem]:
+        """Active items matching the query, newest (largest id) first, ids below `after_id`."""
+
+    async def active_counts_by_tag(self) -> dict[str, int]: ...
+
+
+class Store(UserStore, RefreshTokenStore, ContentStore, Protocol):
     name: str
 
     async def connect(self) -> None:

@@ -6,11 +6,15 @@ Atomicity comes from the event loop: no method awaits between reading and writin
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from itertools import islice
+from typing import Any
 
 from app.domain.auth.models import RefreshToken, User
+from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.errors import Conflict
 
 
@@ -24,6 +28,8 @@ class MemoryStore:
         self._rotated: set[str] = set()  # parent jtis: the unique index of the Mongo adapter
         # family id -> (user id, revoked?, expires at)
         self._families: dict[str, tuple[str, bool, datetime]] = {}
+        self._tags: dict[str, Tag] = {}
+        self._content: dict[str, ContentItem] = {}
 
     async def connect(self) -> None:
         return None
@@ -108,3 +114,69 @@ class MemoryStore:
                 self._tokens[jti] = replace(token, revoked_at=at)
                 revoked += 1
         return revoked
+
+    # tags and content
+
+    async def create_tag(self, tag: Tag) -> None:
+        if any(existing.slug == tag.slug for existing in self._tags.values()):
+            raise Conflict(f"Tag {tag.slug!r} already exists")
+        self._tags[tag.id] = tag
+
+    async def list_tags(self) -> list[Tag]:
+        return sorted(self._tags.values(), key=lambda tag: tag.slug)
+
+    async def existing_tag_slugs(self, slugs: list[str]) -> set[str]:
+        return {tag.slug for tag in self._tags.values()} & set(slugs)
+
+    async def rename_tag(
+        self, slug: str, new_slug: str, new_name: str | None, at: datetime
+    ) -> Tag | None:
+        tag = next((tag for tag in self._tags.values() if tag.slug == slug), None)
+        if tag is None:
+            return None
+        if new_slug != slug and any(other.slug == new_slug for other in self._tags.values()):
+            raise Conflict(f"Tag {new_slug!r} already exists")
+        renamed = replace(tag, slug=new_slug, name=new_name or tag.name, updated_at=at)
+        self._tags[tag.id] = renamed
+        for item in list(self._content.values()):
+            if slug in item.tags:
+                tags = tuple(new_slug if value == slug else value for value in item.tags)
+                self._content[item.id] = replace(item, tags=tags, updated_at=at)
+        return renamed
+
+    async def insert_content(self, item: ContentItem) -> None:
+        self._content[item.id] = item
+
+    async def get_content(self, item_id: str) -> ContentItem | None:
+        return self._content.get(item_id)
+
+    async def update_content(
+        self, item_id: str, changes: dict[str, Any], at: datetime
+    ) -> ContentItem | None:
+        item = self._content.get(item_id)
+        if item is None:
+            return None
+        self._content[item_id] = replace(item, **changes, updated_at=at)
+        return self._content[item_id]
+
+    async def delete_content(self, item_id: str) -> bool:
+        return self._content.pop(item_id, None) is not None
+
+    async def list_content(self, query: ContentQuery) -> list[ContentItem]:
+        text = query.text.casefold() if query.text else None
+        matches = (
+            item
+            for item in sorted(self._content.values(), key=lambda item: item.id, reverse=True)
+            if item.is_active
+            and (query.after_id is None or item.id < query.after_id)
+            and (query.tag is None or query.tag in item.tags)
+            and (text is None or text in item.title.casefold())
+        )
+        return list(islice(matches, query.limit))
+
+    async def active_counts_by_tag(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for item in self._content.values():
+            if item.is_active:
+                counts.update(item.tags)
+        return dict(counts)

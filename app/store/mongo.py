@@ -11,6 +11,7 @@ adapter degrades with one warning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,6 +22,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from app.domain.auth.models import RefreshToken, User
+from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.errors import Conflict, DependencyUnavailable
 from app.telemetry import fields, get_logger
 
@@ -96,6 +98,47 @@ def _token(doc: dict[str, Any] | None) -> RefreshToken | None:
     )
 
 
+def _tag(doc: dict[str, Any]) -> Tag:
+    return Tag(doc["_id"], doc["slug"], doc["name"], doc["createdAt"], doc["updatedAt"])
+
+
+_CONTENT_FIELDS = {
+    "title": "title", "url": "url", "thumbnail_url": "thumbnailUrl", "tags": "tags",
+    "is_active": "isActive", "created_at": "createdAt", "updated_at": "updatedAt",
+}
+
+
+def _content_doc(item: ContentItem) -> dict[str, Any]:
+    doc: dict[str, Any] = {"_id": item.id}
+    for field, key in _CONTENT_FIELDS.items():
+        value = getattr(item, field)
+        doc[key] = list(value) if field == "tags" else value
+    return doc
+
+
+def _content(doc: dict[str, Any] | None) -> ContentItem | None:
+    if doc is None:
+        return None
+    return ContentItem(
+        id=doc["_id"], title=doc["title"], url=doc["url"], thumbnail_url=doc.get("thumbnailUrl"),
+        tags=tuple(doc["tags"]), is_active=doc["isActive"],
+        created_at=doc["createdAt"], updated_at=doc["updatedAt"],
+    )
+
+
+async def _index_names(collection: Any) -> set[str]:
+    return {index["name"] async for index in await collection.list_indexes()}
+
+
+async def _ensure_indexes(collection: Any, models: list[IndexModel]) -> None:
+    """Create the indexes that are missing. Only the missing ones: FerretDB v1 drops the
+    connection on a createIndexes that repeats existing indexes alongside others."""
+    existing = await _index_names(collection)
+    missing = [model for model in models if model.document["name"] not in existing]
+    if missing:
+        await collection.create_indexes(missing)
+
+
 class MongoStore:
     name = "mongo"
 
@@ -119,6 +162,8 @@ class MongoStore:
         self._users = self._db["users"]
         self._tokens = self._db["refresh_tokens"]
         self._families = self._db["refresh_families"]
+        self._tags = self._db["tags"]
+        self._content = self._db["content"]
 
     # lifecycle
 
@@ -132,34 +177,49 @@ class MongoStore:
         with unavailable_on_failure("ping"), pymongo.timeout(timeout):
             await self._db.command("ping")
         if not self._prepared:
-            await self._prepare()
+            await self._prepare_once()
 
     async def close(self) -> None:
         await self._client.close()
 
+    async def _prepare_once(self) -> None:
+        """Indexes and capabilities, once the server answers (it may be down at start). A
+        failure here is logged, not raised: the database answered, so it is up."""
+        try:
+            with unavailable_on_failure("prepare"):
+                await self._prepare()
+        except (DependencyUnavailable, PyMongoError) as exc:
+            log.error("store.prepare_failed", extra=fields(reason=str(exc)[:300]))
+            return
+        self._prepared = True
+
     async def _prepare(self) -> None:
-        """Indexes and capabilities, once the server answers (it may be down at start)."""
-        with unavailable_on_failure("prepare"):
-            hello = await self._client.admin.command("hello")
-            self.supports_transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
-            await self._users.create_indexes([IndexModel("email", unique=True)])
-            await self._tokens.create_indexes([
-                IndexModel("jti", unique=True),
-                # Sparse: a family's first token has no parent. Unique: a token rotates once.
-                IndexModel("parentJti", unique=True, sparse=True),
-                IndexModel([("userId", ASCENDING), ("createdAt", DESCENDING)]),
-                IndexModel("familyId"),
-            ])
-            await self._families.create_indexes([IndexModel("userId")])
-            for collection in (self._tokens, self._families):
-                await self._ttl_index(collection)
+        hello = await self._client.admin.command("hello")
+        self.supports_transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
+        await _ensure_indexes(self._users, [IndexModel("email", unique=True)])
+        await _ensure_indexes(self._tokens, [
+            IndexModel("jti", unique=True),
+            # Sparse: a family's first token has no parent. Unique: a token rotates once.
+            IndexModel("parentJti", unique=True, sparse=True),
+            IndexModel([("userId", ASCENDING), ("createdAt", DESCENDING)]),
+            IndexModel("familyId"),
+        ])
+        await _ensure_indexes(self._families, [IndexModel("userId")])
+        await _ensure_indexes(self._tags, [IndexModel("slug", unique=True)])
+        await _ensure_indexes(self._content, [
+            IndexModel([("isActive", ASCENDING), ("_id", DESCENDING)]),
+            IndexModel([("tags", ASCENDING), ("_id", DESCENDING)]),
+        ])
+        for collection in (self._tokens, self._families):
+            await self._ttl_index(collection)
         if not self.supports_transactions:
             log.warning("store.no_transactions: the server is not a replica set; operations "
                         "that need a transaction will answer 503")
-        self._prepared = True
 
     async def _ttl_index(self, collection: Any) -> None:
         if not self.supports_ttl:
+            return
+        if "expiresAt_1" in await _index_names(collection):
             return
         try:
             await collection.create_index("expiresAt", expireAfterSeconds=0)
@@ -251,3 +311,109 @@ class MongoStore:
                 [("createdAt", DESCENDING), ("jti", DESCENDING)]
             )
             return [token for doc in await cursor.to_list() if (token := _token(doc))]
+
+    # tags and content
+
+    async def create_tag(self, tag: Tag) -> None:
+        try:
+            with unavailable_on_failure("tags.insert"):
+                await self._tags.insert_one({
+                    "_id": tag.id, "slug": tag.slug, "name": tag.name,
+                    "createdAt": tag.created_at, "updatedAt": tag.updated_at,
+                })
+        except Conflict:
+            raise Conflict(f"Tag {tag.slug!r} already exists") from None
+
+    async def list_tags(self) -> list[Tag]:
+        with unavailable_on_failure("tags.list"):
+            return [_tag(doc) for doc in await self._tags.find().sort("slug").to_list()]
+
+    async def existing_tag_slugs(self, slugs: list[str]) -> set[str]:
+        with unavailable_on_failure("tags.find"):
+            docs = await self._tags.find({"slug": {"$in": slugs}}, {"slug": 1}).to_list()
+        return {doc["slug"] for doc in docs}
+
+    async def rename_tag(
+        self, slug: str, new_slug: str, new_name: str | None, at: datetime
+    ) -> Tag | None:
+        if not self._prepared:
+            await self.ping(self._timeout)
+        if not self.supports_transactions:
+            raise DependencyUnavailable(
+                "Tag rename needs a MongoDB replica set (transactions); this server is standalone"
+            )
+
+        async def rename(session: Any) -> Tag | None:
+            changes: dict[str, Any] = {"slug": new_slug, "updatedAt": at}
+            if new_name is not None:
+                changes["name"] = new_name
+            doc = await self._tags.find_one_and_update(
+                {"slug": slug}, {"$set": changes}, session=session,
+                return_document=pymongo.ReturnDocument.AFTER,
+            )
+            if doc is None:
+                return None
+            if new_slug != slug:
+                # Positional update: tags hold each slug at most once.
+                await self._content.update_many(
+                    {"tags": slug}, {"$set": {"tags.$": new_slug, "updatedAt": at}},
+                    session=session,
+                )
+            return _tag(doc)
+
+        try:
+            with unavailable_on_failure("tags.rename"):
+                async with self._client.start_session() as session:
+                    return await session.with_transaction(rename)
+        except Conflict:
+            raise Conflict(f"Tag {new_slug!r} already exists") from None
+
+    async def insert_content(self, item: ContentItem) -> None:
+        with unavailable_on_failure("content.insert"):
+            await self._content.insert_one(_content_doc(item))
+
+    async def get_content(self, item_id: str) -> ContentItem | None:
+        with unavailable_on_failure("content.find"):
+            return _content(await self._content.find_one({"_id": item_id}))
+
+    async def update_content(
+        self, item_id: str, changes: dict[str, Any], at: datetime
+    ) -> ContentItem | None:
+        update = {_CONTENT_FIELDS[field]: value for field, value in changes.items()}
+        if "tags" in update:
+            update["tags"] = list(update["tags"])
+        update["updatedAt"] = at
+        with unavailable_on_failure("content.update"):
+            doc = await self._content.find_one_and_update(
+                {"_id": item_id}, {"$set": update},
+                return_document=pymongo.ReturnDocument.AFTER,
+            )
+        return _content(doc)
+
+    async def delete_content(self, item_id: str) -> bool:
+        with unavailable_on_failure("content.delete"):
+            result = await self._content.delete_one({"_id": item_id})
+        return result.deleted_count == 1
+
+    async def list_content(self, query: ContentQuery) -> list[ContentItem]:
+        selector: dict[str, Any] = {"isActive": True}
+        if query.after_id is not None:
+            selector["_id"] = {"$lt": query.after_id}
+        if query.tag is not None:
+            selector["tags"] = query.tag
+        if query.text is not None:
+            # Literal text, never a pattern: the user's input is escaped.
+            selector["title"] = {"$regex": re.escape(query.text), "$options": "i"}
+        with unavailable_on_failure("content.list"):
+            cursor = self._content.find(selector).sort("_id", DESCENDING).limit(query.limit)
+            return [item for doc in await cursor.to_list() if (item := _content(doc))]
+
+    async def active_counts_by_tag(self) -> dict[str, int]:
+        pipeline = [
+            {"$match": {"isActive": True}},
+            {"$unwind": "$tags"},
+            {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
+        ]
+        with unavailable_on_failure("content.counts"):
+            docs = await (await self._content.aggregate(pipeline)).to_list()
+        return {doc["_id"]: doc["count"] for doc in docs}

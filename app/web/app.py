@@ -4,6 +4,8 @@ torn down in reverse order."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
@@ -13,14 +15,18 @@ from app.config import Settings
 from app.domain.auth.passwords import Passwords
 from app.domain.auth.service import AuthService
 from app.domain.auth.tokens import TokenCodec, TokenConfig, TokenKeys
+from app.domain.content.catalog import CatalogCache
+from app.domain.content.demo import seed_demo
+from app.domain.content.service import ContentService
 from app.domain.errors import DependencyUnavailable
+from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
 from app.lifecycle import Lifecycle
 from app.store import Store, open_store
 from app.telemetry import fields, get_logger, record_auth_event
-from app.web import auth, health, testing
+from app.web import admin, auth, catalog, content, health, testing
 from app.web.authn import authn_middleware
 from app.web.errors import error_middleware
-from app.web.keys import AUTH, LIFECYCLE, SETTINGS, STORE
+from app.web.keys import AUTH, CATALOG, CONTENT, LIFECYCLE, SETTINGS, STORE
 from app.web.middlewares import access_log_middleware, request_id_middleware
 
 log = get_logger("app")
@@ -76,6 +82,56 @@ async def _auth_context(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _refresh_catalog_forever(cache: CatalogCache, period: float) -> None:
+    """Periodic rebuild, so changes made through other instances arrive within `period`. While
+    the cache is cold (the store was down at start) it retries every second."""
+    failing = False
+    while True:
+        await asyncio.sleep(period if cache.primed else min(period, 1.0))
+        try:
+            await cache.rebuild()
+        except DependencyUnavailable:
+            if not failing:
+                log.warning("catalog.refresh_failed: the store is unavailable; serving the "
+                            "last catalog", extra=fields(primed=cache.primed))
+            failing = True
+            continue
+        except Exception:
+            log.exception("catalog.refresh_failed")
+            continue
+        if failing:
+            log.info("catalog.refresh_recovered")
+        failing = False
+
+
+async def _content_context(app: web.Application) -> AsyncIterator[None]:
+    settings, store = app[SETTINGS], app[STORE]
+    bus = EventBus()
+    app[CONTENT] = ContentService(store, bus)
+    if settings.seed_demo_data and store.name == "memory":
+        tags, items = await seed_demo(app[CONTENT])
+        log.info("catalog.demo_seeded", extra=fields(tags=tags, items=items))
+    cache = app[CATALOG] = CatalogCache(store)
+    for event in (CONTENT_CHANGED, TAG_RENAMED):
+        bus.subscribe(event, lambda _event: cache.rebuild())
+    try:
+        snapshot = await cache.rebuild()
+        log.info("catalog.primed", extra=fields(version=snapshot.version, tags=snapshot.tag_count))
+    except DependencyUnavailable:
+        log.warning("catalog.not_primed: the store is unavailable; /ready stays 503 until it is")
+    refresher = asyncio.create_task(
+        _refresh_catalog_forever(cache, settings.catalog_refresh_seconds), name="catalog-refresh"
+    )
+    yield
+    refresher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await refresher
+
+
+async def _catalog_check(app: web.Application) -> str | None:
+    return None if CATALOG in app and app[CATALOG].primed else "not primed"
+
+
 def create_app(settings: Settings, *, store: Store | None = None) -> web.Application:
     app = web.Application(
         middlewares=[
@@ -90,9 +146,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(_store_context(store))
     app.cleanup_ctx.append(_auth_context)
+    app.cleanup_ctx.append(_content_context)
+    app[LIFECYCLE].add_check("catalog", lambda: _catalog_check(app))
 
     health.setup_routes(app)
     auth.setup_routes(app)
+    catalog.setup_routes(app)
+    content.setup_routes(app)
+    admin.setup_routes(app)
     if settings.app_env == "test":
         testing.setup_routes(app)
     return app

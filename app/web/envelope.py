@@ -14,7 +14,7 @@ from app.web.keys import REQUEST_CONTEXT
 JSON = "application/json"
 
 
-def _request_id(request: web.Request) -> str:
+def request_id(request: web.Request) -> str:
     ctx = request.get(REQUEST_CONTEXT)
     return ctx.request_id if ctx is not None else ""
 
@@ -27,7 +27,7 @@ def json_ok(
     meta: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    body = {"data": data, "meta": {"requestId": _request_id(request), **(meta or {})}}
+    body = {"data": data, "meta": {"requestId": request_id(request), **(meta or {})}}
     return web.Response(
         body=orjson.dumps(body), status=status, content_type=JSON, headers=headers
     )
@@ -42,7 +42,7 @@ def json_error(
 ) -> web.Response:
     body = {
         "error": {"code": code, "message": message, "details": details or []},
-        "meta": {"requestId": _request_id(request)},
+        "meta": {"requestId": request_id(request)},
     }
     return web.Response(body=orjson.dumps(body), status=status, content_type=JSON)
 

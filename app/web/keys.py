@@ -7,6 +7,8 @@ from aiohttp import web
 from app.config import Settings
 from app.domain.auth.models import Principal
 from app.domain.auth.service import AuthService
+from app.domain.content.catalog import CatalogCache
+from app.domain.content.service import ContentService
 from app.domain.errors import AppError
 from app.lifecycle import Lifecycle
 from app.store import Store
@@ -16,6 +18,8 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 AUTH = web.AppKey("auth", AuthService)
+CONTENT = web.AppKey("content", ContentService)
+CATALOG = web.AppKey("catalog", CatalogCache)
 
 REQUEST_CONTEXT = web.RequestKey("request_context", RequestContext)
 # Set by the authentication middleware: who the bearer token speaks for, or why it was refused.

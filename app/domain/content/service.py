@@ -1,0 +1,143 @@
+"""Content use cases: browse active items, and curate items and tags. Every change publishes an
+event so the catalog cache follows."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from app.domain.content.models import ContentItem, ContentQuery, Tag
+from app.domain.content.schemas import ContentChanges, ContentListQuery, NewContent, NewTag
+from app.domain.errors import NotFound, ValidationFailed
+from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
+from app.domain.ids import is_id, new_id, utcnow
+from app.store.base import Store
+
+_CURSOR_PREFIX = b"v1:"
+# PATCH fields: wire name -> ContentItem field (a null thumbnailUrl clears it).
+_PATCHABLE = (("title", "title"), ("url", "url"), ("thumbnailUrl", "thumbnail_url"),
+              ("isActive", "is_active"))
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(_CURSOR_PREFIX + last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    last_id = raw[len(_CURSOR_PREFIX):].decode(errors="replace")
+    if not raw.startswith(_CURSOR_PREFIX) or not is_id(last_id):
+        raise ValidationFailed(details=[{"field": "cursor", "reason": "not a cursor we issued"}])
+    return last_id
+
+
+class ContentService:
+    def __init__(
+        self, store: Store, bus: EventBus, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._now = clock
+
+    # browsing
+
+    async def browse(self, query: ContentListQuery) -> tuple[list[ContentItem], str | None]:
+        """A page of active items, newest first, and the cursor of the next page (None at the
+        end). Paging by id is stable under inserts: no item is seen twice or skipped."""
+        after = decode_cursor(query.cursor) if query.cursor else None
+        items = await self._store.list_content(ContentQuery(
+            tag=query.tag, text=query.q, after_id=after, limit=query.limit + 1
+        ))
+        if len(items) > query.limit:
+            items = items[: query.limit]
+            return items, encode_cursor(items[-1].id)
+        return items, None
+
+    async def is_empty(self) -> bool:
+        return not await self._store.list_content(ContentQuery(limit=1))
+
+    async def get_active(self, item_id: str) -> ContentItem:
+        item = await self._store.get_content(item_id) if is_id(item_id) else None
+        if item is None or not item.is_active:
+            raise NotFound("No such content item")
+        return item
+
+    # curation
+
+    async def create(self, body: NewContent) -> ContentItem:
+        await self._require_tags(body.tags)
+        now = self._now()
+        item = ContentItem(
+            id=new_id(),
+            title=body.title,
+            url=body.url,
+            thumbnail_url=body.thumbnailUrl,
+            tags=tuple(dict.fromkeys(body.tags)),
+            is_active=body.isActive,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._store.insert_content(item)
+        await self._bus.publish(CONTENT_CHANGED)
+        return item
+
+    async def update(self, item_id: str, body: ContentChanges) -> ContentItem:
+        given = body.model_fields_set
+        nulls = [name for name in ("title", "url", "tags", "isActive")
+                 if name in given and getattr(body, name) is None]
+        if nulls:
+            raise ValidationFailed(details=[
+                {"field": name, "reason": "may not be null"} for name in nulls
+            ])
+        # Only the fields sent are written, so concurrent edits of other fields are not lost.
+        changes: dict[str, Any] = {}
+        for wire, domain in _PATCHABLE:
+            if wire in given:
+                changes[domain] = getattr(body, wire)
+        if body.tags is not None:
+            await self._require_tags(body.tags)
+            changes["tags"] = tuple(dict.fromkeys(body.tags))
+        if not is_id(item_id):
+            raise NotFound("No such content item")
+        if not changes:
+            item = await self._store.get_content(item_id)
+        else:
+            item = await self._store.update_content(item_id, changes, self._now())
+        if item is None:
+            raise NotFound("No such content item")
+        if changes:
+            await self._bus.publish(CONTENT_CHANGED)
+        return item
+
+    async def delete(self, item_id: str) -> None:
+        if not is_id(item_id) or not await self._store.delete_content(item_id):
+            raise NotFound("No such content item")
+        await self._bus.publish(CONTENT_CHANGED)
+
+    async def create_tag(self, body: NewTag) -> Tag:
+        now = self._now()
+        tag = Tag(id=new_id(), slug=body.slug, name=body.name, created_at=now, updated_at=now)
+        await self._store.create_tag(tag)
+        await self._bus.publish(CONTENT_CHANGED)
+        return tag
+
+    async def rename_tag(self, slug: str, new_slug: str, new_name: str | None) -> Tag:
+        """Change a tag's slug (and name) and every item carrying it, atomically."""
+        tag = await self._store.rename_tag(slug, new_slug, new_name, self._now())
+        if tag is None:
+            raise NotFound(f"No tag {slug}")
+        await self._bus.publish(TAG_RENAMED)
+        return tag
+
+    async def _require_tags(self, slugs: list[str]) -> None:
+        missing = sorted(set(slugs) - await self._store.existing_tag_slugs(slugs))
+        if missing:
+            raise ValidationFailed(details=[
+                {"field": "tags", "reason": f"unknown tag {slug!r}"} for slug in missing
+            ])

@@ -1,0 +1,70 @@
+"""The database goes away and comes back: requests that need it answer 503 within the timeout
+(never 500, never a hang), the cached catalog keeps serving, and the service recovers by itself."""
+
+import asyncio
+import time
+
+import pytest
+
+from app.domain.content.models import ContentItem, Tag
+from app.domain.ids import new_id, utcnow
+from app.store import open_store
+from app.web.app import create_app
+from tests.conftest import make_settings
+from tests.mongo_server import FerretDB
+from tests.test_errors import assert_envelope
+
+TIMEOUT_MS = 500
+
+
+@pytest.fixture
+def own_ferretdb(mongo_server):
+    if not isinstance(mongo_server, FerretDB):
+        pytest.skip("needs a FerretDB process of its own to kill (MONGO_TEST_URI is set)")
+    server = FerretDB(mongo_server.binary)
+    server.start()
+    yield server
+    server.close()
+
+
+async def test_outage_and_recovery(aiohttp_client, own_ferretdb):
+    settings = make_settings(MONGO_URI=own_ferretdb.uri, MONGO_DB="outage",
+                             MONGO_TIMEOUT_MS=str(TIMEOUT_MS), CATALOG_REFRESH_SECONDS="0.5")
+    # Another client prepares the database first, as another instance would have.
+    seed = open_store(settings)
+    await seed.connect()
+    now = utcnow()
+    await seed.create_tag(Tag(new_id(), "python", "Python", now, now))
+    item = ContentItem(new_id(), "Survives", "https://example.org/s", None, ("python",), True,
+                       now, now)
+    await seed.insert_content(item)
+    await seed.close()
+
+    client = await aiohttp_client(create_app(settings))
+    assert (await client.get(f"/content/{item.id}")).status == 200
+    catalog_etag = (await client.get("/catalog")).headers["ETag"]
+
+    own_ferretdb.kill()
+    for path in ("/content", f"/content/{item.id}"):
+        started = time.monotonic()
+        response = await client.get(path)
+        elapsed = time.monotonic() - started
+        await assert_envelope(response, 503, "dependency.unavailable")
+        # Bounded by the configured timeout (plus scheduling slack), never a hang.
+        assert elapsed < TIMEOUT_MS / 1000 + 1.5, elapsed
+    for path in ("/health", "/ready"):
+        assert (await client.get(path)).status == 503
+    cached = await client.get("/catalog")  # served from memory
+    assert cached.status == 200 and cached.headers["ETag"] == catalog_etag
+    assert (await client.get("/meta")).status == 200
+
+    own_ferretdb.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if (await client.get(f"/content/{item.id}")).status == 200:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the service did not recover after the database came back")
+    assert (await client.get("/health")).status == 200, own_ferretdb.log()[-2000:]
+    assert (await client.get("/ready")).status == 200
