@@ -1,4 +1,4 @@
-"""Operator commands (`python -m app users ...`, `python -m app tokens ...`) for the runbooks.
+"""Operator commands (`python -m app users|tokens|seed-demo ...`) for the runbooks.
 
 They use the configured store (MongoDB in production) and print JSON lines, so their output
 pipes into jq like the service's logs.
@@ -17,7 +17,10 @@ import orjson
 from app.config import Settings
 from app.domain.auth.models import ROLES
 from app.domain.auth.schemas import Email, NewPassword
+from app.domain.content.demo import seed_demo
+from app.domain.content.service import ContentService
 from app.domain.errors import AppError
+from app.domain.events import EventBus
 from app.domain.validation import Body, parse
 from app.store import Store, open_store
 from app.web.app import build_auth
@@ -29,6 +32,9 @@ class _NewUser(Body):
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    commands.add_parser(
+        "seed-demo", help="load the demo catalog (missing tags; items only into an empty catalog)"
+    )
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -75,7 +81,10 @@ async def run(
         await store.connect()
     try:
         auth = build_auth(settings, store)
-        if args.command == "users":
+        if args.command == "seed-demo":
+            tags, items = await seed_demo(ContentService(store, EventBus()))
+            emit({"tagsCreated": tags, "itemsCreated": items})
+        elif args.command == "users":
             body = parse(_NewUser, {"email": args.email, "password": _read_password(stdin)})
             user = await auth.create_user(body.email, body.password, tuple(args.roles or ["user"]))
             emit({"created": user.id, "email": user.email, "roles": list(user.roles)})

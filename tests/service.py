@@ -87,4 +87,5 @@ class ServiceProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self._final_output = self.output()
+        self._log.close()
         os.unlink(self._log.name)

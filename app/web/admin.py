@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from app.domain.auth.models import CURATORS
 from app.domain.content.models import item_json, tag_json
-from app.domain.content.schemas import ContentChanges, NewContent, NewTag, TagRename
+from app.domain.content.schemas import (
+    ContentChanges,
+    ContentItemOut,
+    NewContent,
+    NewTag,
+    TagOut,
+    TagRename,
+)
 from app.domain.validation import parse
 from app.web.authn import require
 from app.web.envelope import json_ok, read_json
+from app.web.handler import Handler
 from app.web.keys import CONTENT
+from app.web.openapi import Operation, route
 
 
 async def create_content(request: web.Request) -> web.Response:
@@ -46,8 +57,19 @@ async def rename_tag(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/admin/content", create_content)
-    app.router.add_patch("/admin/content/{id}", update_content)
-    app.router.add_delete("/admin/content/{id}", delete_content)
-    app.router.add_post("/admin/tags", create_tag)
-    app.router.add_post("/admin/tags/{slug}/rename", rename_tag)
+    guarded = (401, 403, 503)
+    with_body = (*guarded, 400, 413, 415)
+
+    def add(method: str, path: str, summary: str, handler: Handler, **spec: Any) -> None:
+        route(app, Operation(method, path, summary, "curation", auth=True, **spec), handler)
+
+    add("POST", "/admin/content", "Create a content item", create_content,
+        response=ContentItemOut, status=201, body=NewContent, errors=with_body)
+    add("PATCH", "/admin/content/{id}", "Change some fields of an item", update_content,
+        response=ContentItemOut, body=ContentChanges, errors=(*with_body, 404))
+    add("DELETE", "/admin/content/{id}", "Delete an item", delete_content, status=204,
+        errors=(*guarded, 404))
+    add("POST", "/admin/tags", "Create a tag", create_tag, response=TagOut, status=201,
+        body=NewTag, errors=(*with_body, 409))
+    add("POST", "/admin/tags/{slug}/rename", "Rename a tag and retag its items atomically",
+        rename_tag, response=TagOut, body=TagRename, errors=(*with_body, 404, 409))

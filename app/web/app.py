@@ -23,10 +23,10 @@ from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
 from app.lifecycle import Lifecycle
 from app.store import Store, open_store
 from app.telemetry import fields, get_logger, record_auth_event
-from app.web import admin, auth, catalog, content, health, testing
+from app.web import admin, auth, catalog, content, health, openapi, testing
 from app.web.authn import authn_middleware
 from app.web.errors import error_middleware
-from app.web.keys import AUTH, CATALOG, CONTENT, LIFECYCLE, SETTINGS, STORE
+from app.web.keys import AUTH, CATALOG, CONTENT, LIFECYCLE, OPERATIONS, SETTINGS, STORE
 from app.web.middlewares import access_log_middleware, request_id_middleware
 
 log = get_logger("app")
@@ -144,6 +144,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     )
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
+    app[OPERATIONS] = []
     app.cleanup_ctx.append(_store_context(store))
     app.cleanup_ctx.append(_auth_context)
     app.cleanup_ctx.append(_content_context)
@@ -154,6 +155,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     catalog.setup_routes(app)
     content.setup_routes(app)
     admin.setup_routes(app)
+    openapi.setup_routes(app)
     if settings.app_env == "test":
         testing.setup_routes(app)
     return app

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.domain.auth.schemas import LoginBody, RefreshBody, RegisterBody
+from app.domain.auth.schemas import LoginBody, MeOut, RefreshBody, RegisterBody, TokenPairOut
 from app.domain.auth.service import TokenPair
 from app.domain.validation import parse
 from app.web.authn import require
 from app.web.envelope import json_ok, read_json
 from app.web.keys import AUTH
+from app.web.openapi import Operation, route
 
 # Token responses must never be cached by the browser or a proxy.
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -57,8 +58,17 @@ async def me(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/auth/register", register)
-    app.router.add_post("/auth/login", login)
-    app.router.add_post("/auth/refresh", refresh)
-    app.router.add_post("/auth/logout", logout)
-    app.router.add_get("/me", me)
+    body_errors = (400, 413, 415, 503)
+    route(app, Operation("POST", "/auth/register", "Create an account (when enabled)", "auth",
+                         response=TokenPairOut, status=201, body=RegisterBody,
+                         errors=(*body_errors, 403, 409)), register)
+    route(app, Operation("POST", "/auth/login", "Exchange email and password for tokens", "auth",
+                         response=TokenPairOut, body=LoginBody, errors=(*body_errors, 401)),
+          login)
+    route(app, Operation("POST", "/auth/refresh", "Rotate a refresh token", "auth",
+                         response=TokenPairOut, body=RefreshBody, errors=(*body_errors, 401)),
+          refresh)
+    route(app, Operation("POST", "/auth/logout", "Revoke the refresh token's family", "auth",
+                         status=204, body=RefreshBody, errors=(*body_errors, 401)), logout)
+    route(app, Operation("GET", "/me", "The authenticated user", "auth", response=MeOut,
+                         auth=True, errors=(401, 404, 503)), me)

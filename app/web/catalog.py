@@ -8,8 +8,10 @@ import orjson
 from aiohttp import web
 
 from app import __version__
+from app.domain.content.schemas import CatalogOut, MetaOut
 from app.web.conditional import cached_json
 from app.web.keys import CATALOG, SETTINGS
+from app.web.openapi import Operation, route
 
 API_VERSION = "1"
 SERVICE = "catalog-api"
@@ -55,5 +57,7 @@ def setup_routes(app: web.Application) -> None:
         body, etag = document.render(request)
         return cached_json(request, body, etag, request.app[SETTINGS].catalog_cache_control)
 
-    app.router.add_get("/catalog", catalog)
-    app.router.add_get("/meta", meta)
+    route(app, Operation("GET", "/catalog", "Active tags with counts of active items", "catalog",
+                         response=CatalogOut, conditional=True, errors=(503,)), catalog)
+    route(app, Operation("GET", "/meta", "Service, API and catalog versions; feature flags",
+                         "catalog", response=MetaOut, conditional=True), meta)

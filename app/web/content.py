@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.domain.content.models import item_json
-from app.domain.content.schemas import ContentListQuery
+from app.domain.content.schemas import ContentItemOut, ContentListQuery
 from app.domain.validation import parse
 from app.web.envelope import json_ok
 from app.web.keys import CONTENT
+from app.web.openapi import Operation, route
 
 
 async def list_content(request: web.Request) -> web.Response:
@@ -23,5 +24,8 @@ async def get_content(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/content", list_content)
-    app.router.add_get("/content/{id}", get_content)
+    route(app, Operation("GET", "/content", "Active items, newest first, a page at a time",
+                         "catalog", response=ContentItemOut, many=True, query=ContentListQuery,
+                         errors=(400, 503)), list_content)
+    route(app, Operation("GET", "/content/{id}", "One active item", "catalog",
+                         response=ContentItemOut, errors=(404, 503)), get_content)

@@ -5,11 +5,15 @@ Both answer 200 or 503, never 500: a failing check is an answer, not an error.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
+from pydantic import BaseModel
 
 from app.domain.errors import DependencyUnavailable
 from app.web.envelope import json_ok
 from app.web.keys import LIFECYCLE, SETTINGS, STORE
+from app.web.openapi import Operation, route
 
 HEALTH_PING_TIMEOUT = 1.0
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -41,7 +45,14 @@ async def ready(request: web.Request) -> web.Response:
     return _render(request, ok, checks)
 
 
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+
+
 def setup_routes(app: web.Application) -> None:
     app[LIFECYCLE].add_check("store", lambda: store_check(app))
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", ready)
+    route(app, Operation("GET", "/health", "Liveness: the store answers a ping", "operations",
+                         response=HealthOut, errors=(503,)), health)
+    route(app, Operation("GET", "/ready", "Readiness: every check passes", "operations",
+                         response=HealthOut, errors=(503,)), ready)

@@ -17,6 +17,8 @@ from app.telemetry import RequestContext
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+# Every documented route, recorded as it is added (see app.web.openapi).
+OPERATIONS = web.AppKey("operations", list)
 AUTH = web.AppKey("auth", AuthService)
 CONTENT = web.AppKey("content", ContentService)
 CATALOG = web.AppKey("catalog", CatalogCache)

@@ -61,6 +61,7 @@ async def test_default_and_maximum_limits(api):
     ("query", "field"),
     [("limit=0", "limit"), ("limit=101", "limit"), ("limit=ten", "limit"),
      ("cursor=bm90LWEtY3Vyc29y", "cursor"), ("cursor=%25%25", "cursor"),
+     ("cursor=01h00000000000000000000000", "cursor"),
      ("tag=Not%20A%20Slug", "tag"), ("q=" + "x" * 101, "q")],
 )
 async def test_bad_query_parameters_are_400(api, query, field):

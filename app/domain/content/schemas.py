@@ -4,27 +4,23 @@ OpenAPI document publishes. Validation lives here, once."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.domain.validation import Body
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+# http(s) only, a host, an optional port, then anything but whitespace: no javascript:, data:,
+# or scheme-relative URLs. A pattern rather than code, so the OpenAPI document states it too.
+HTTP_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#]\S*)?$"
 MAX_LIMIT = 100
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL")
-    return value
+CURSOR_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+HttpUrl = Annotated[str, StringConstraints(max_length=2048, pattern=HTTP_URL_PATTERN)]
 TagList = Annotated[list[Slug], Field(max_length=20)]
 
 
@@ -64,7 +60,9 @@ class ContentListQuery(BaseModel):
 
     tag: Slug | None = None
     q: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    # Opaque to clients; every value of this form is a valid position, so a schema-valid cursor
+    # is never refused.
+    cursor: Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 20
 
 

@@ -3,8 +3,6 @@ event so the catalog cache follows."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,25 +14,9 @@ from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
 from app.domain.ids import is_id, new_id, utcnow
 from app.store.base import Store
 
-_CURSOR_PREFIX = b"v1:"
 # PATCH fields: wire name -> ContentItem field (a null thumbnailUrl clears it).
 _PATCHABLE = (("title", "title"), ("url", "url"), ("thumbnailUrl", "thumbnail_url"),
               ("isActive", "is_active"))
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(_CURSOR_PREFIX + last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except (binascii.Error, ValueError):
-        raw = b""
-    last_id = raw[len(_CURSOR_PREFIX):].decode(errors="replace")
-    if not raw.startswith(_CURSOR_PREFIX) or not is_id(last_id):
-        raise ValidationFailed(details=[{"field": "cursor", "reason": "not a cursor we issued"}])
-    return last_id
 
 
 class ContentService:
@@ -50,13 +32,13 @@ class ContentService:
     async def browse(self, query: ContentListQuery) -> tuple[list[ContentItem], str | None]:
         """A page of active items, newest first, and the cursor of the next page (None at the
         end). Paging by id is stable under inserts: no item is seen twice or skipped."""
-        after = decode_cursor(query.cursor) if query.cursor else None
+        # The cursor is the last id of the previous page (ids are unique and time-ordered).
         items = await self._store.list_content(ContentQuery(
-            tag=query.tag, text=query.q, after_id=after, limit=query.limit + 1
+            tag=query.tag, text=query.q, after_id=query.cursor, limit=query.limit + 1
         ))
         if len(items) > query.limit:
             items = items[: query.limit]
-            return items, encode_cursor(items[-1].id)
+            return items, items[-1].id
         return items, None
 
     async def is_empty(self) -> bool:

@@ -87,3 +87,12 @@ def test_cli_process_against_the_database(mongo_settings):
     duplicate = app("users", "create", "--email", "cli@example.org", stdin=PASSWORD + "\n")
     assert duplicate.returncode == 1
     assert "conflict" in duplicate.stderr
+
+
+async def test_seed_demo_is_idempotent(store):
+    code, lines = await run(store, "seed-demo")
+    assert code == 0 and lines == [{"tagsCreated": 6, "itemsCreated": 30}]
+    code, lines = await run(store, "seed-demo")
+    assert lines == [{"tagsCreated": 0, "itemsCreated": 0}]
+    counts = await store.active_counts_by_tag()
+    assert len(counts) == 6 and sum(counts.values()) > 29

@@ -1,0 +1,88 @@
+"""The store contract for tags and content items: both adapters, the same assertions."""
+
+from datetime import timedelta
+
+import pytest
+
+from app.domain.content.models import ContentItem, ContentQuery, Tag
+from app.domain.errors import Conflict, DependencyUnavailable
+from app.domain.ids import new_id, utcnow
+
+
+def a_tag(slug: str) -> Tag:
+    now = utcnow()
+    return Tag(new_id(), slug, slug.title(), now, now)
+
+
+def an_item(*tags: str, title: str = "Title", active: bool = True) -> ContentItem:
+    now = utcnow()
+    return ContentItem(new_id(), title, "https://example.org/x", None, tags, active, now, now)
+
+
+async def test_tags(store):
+    await store.create_tag(a_tag("python"))
+    await store.create_tag(a_tag("go"))
+    with pytest.raises(Conflict):
+        await store.create_tag(a_tag("python"))
+    assert [tag.slug for tag in await store.list_tags()] == ["go", "python"]
+    assert await store.existing_tag_slugs(["go", "rust"]) == {"go"}
+    assert await store.existing_tag_slugs([]) == set()
+
+
+async def test_content_round_trip_update_delete(store):
+    item = an_item("python")
+    await store.insert_content(item)
+    assert await store.get_content(item.id) == item
+    later = utcnow() + timedelta(seconds=1)
+    updated = await store.update_content(item.id, {"title": "New", "tags": ("go",),
+                                                   "thumbnail_url": "https://e.org/t"}, later)
+    assert updated.title == "New" and updated.tags == ("go",) and updated.updated_at == later
+    assert updated.url == item.url and updated.created_at == item.created_at
+    assert await store.get_content(item.id) == updated
+    assert await store.update_content(new_id(), {"title": "x"}, later) is None
+    assert await store.delete_content(item.id)
+    assert not await store.delete_content(item.id)
+    assert await store.get_content(item.id) is None
+
+
+async def test_list_is_active_newest_first_with_cursor_tag_and_text(store):
+    items = [an_item("python", title=f"Item {n} (a+b)") for n in range(5)]
+    items.append(an_item("go", title="A Go article"))
+    items.append(an_item("python", title="Hidden", active=False))
+    for item in items:
+        await store.insert_content(item)
+    active = sorted((i for i in items if i.is_active), key=lambda i: i.id, reverse=True)
+    assert await store.list_content(ContentQuery(limit=100)) == active
+    first = await store.list_content(ContentQuery(limit=2))
+    rest = await store.list_content(ContentQuery(after_id=first[-1].id, limit=100))
+    assert first + rest == active
+    assert {i.tags for i in await store.list_content(ContentQuery(tag="go", limit=9))} == {("go",)}
+    assert len(await store.list_content(ContentQuery(text="(A+B)", limit=9))) == 5
+    assert await store.list_content(ContentQuery(text=".*", limit=9)) == []
+    assert len(await store.list_content(ContentQuery(text="go ART", limit=9))) == 1
+
+
+async def test_active_counts_by_tag(store):
+    for item in (an_item("python"), an_item("python", "go"), an_item("go", active=False)):
+        await store.insert_content(item)
+    assert await store.active_counts_by_tag() == {"python": 2, "go": 1}
+
+
+async def test_rename_tag(store):
+    if store.name == "mongo" and not store.supports_transactions:
+        with pytest.raises(DependencyUnavailable, match="replica set"):
+            await store.rename_tag("py", "python", None, utcnow())
+        pytest.skip("tag rename needs transactions; FerretDB v1.24.2 (standalone) has none")
+    await store.create_tag(a_tag("py"))
+    await store.create_tag(a_tag("go"))
+    moved, other = an_item("go", "py"), an_item("go")
+    for item in (moved, other):
+        await store.insert_content(item)
+    at = utcnow()
+    tag = await store.rename_tag("py", "python", "Python", at)
+    assert (tag.slug, tag.name, tag.updated_at) == ("python", "Python", at)
+    assert (await store.get_content(moved.id)).tags == ("go", "python")
+    assert (await store.get_content(other.id)).tags == ("go",)
+    with pytest.raises(Conflict):
+        await store.rename_tag("python", "go", None, at)
+    assert await store.rename_tag("missing", "x", None, at) is None
