@@ -38,6 +38,10 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "BOOTSTRAP_ADMIN_PASSWORD",
     "CORS_ALLOWED_ORIGINS",
     "TRUST_PROXY_HOPS",
+    "RATE_LIMIT_ANON_PER_MINUTE",
+    "RATE_LIMIT_USER_PER_MINUTE",
+    "RATE_LIMIT_AUTH_PER_MINUTE",
+    "RATE_LIMIT_MAX_KEYS",
     "CATALOG_REFRESH_SECONDS",
     "CATALOG_CACHE_CONTROL",
     "SEED_DEMO_DATA",
@@ -91,6 +95,10 @@ class Settings:
     bootstrap_admin_password: str | None = None
     cors_allowed_origins: tuple[str, ...] = ()
     trust_proxy_hops: int = 0
+    rate_limit_anon_per_minute: int = 120
+    rate_limit_user_per_minute: int = 600
+    rate_limit_auth_per_minute: int = 10
+    rate_limit_max_keys: int = 100_000
     catalog_refresh_seconds: float = 30.0
     catalog_cache_control: str = "public, max-age=60, stale-while-revalidate=300"
     seed_demo_data: bool = True
@@ -268,6 +276,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bootstrap_admin_password=admin_password,
         cors_allowed_origins=_origins(env, app_env),
         trust_proxy_hops=env.integer("TRUST_PROXY_HOPS", 0, low=0, high=10),
+        rate_limit_anon_per_minute=env.integer(
+            "RATE_LIMIT_ANON_PER_MINUTE", 120, low=1, high=1_000_000
+        ),
+        rate_limit_user_per_minute=env.integer(
+            "RATE_LIMIT_USER_PER_MINUTE", 600, low=1, high=1_000_000
+        ),
+        rate_limit_auth_per_minute=env.integer(
+            "RATE_LIMIT_AUTH_PER_MINUTE", 10, low=1, high=1_000_000
+        ),
+        rate_limit_max_keys=env.integer("RATE_LIMIT_MAX_KEYS", 100_000, low=100, high=10_000_000),
         catalog_refresh_seconds=env.number("CATALOG_REFRESH_SECONDS", 30.0, low=0.2, high=3600),
         catalog_cache_control=env.string(
             "CATALOG_CACHE_CONTROL", "public, max-age=60, stale-while-revalidate=300"

@@ -11,10 +11,17 @@ class AppError(Exception):
     code = "internal"
     default_message = "Internal error"
 
-    def __init__(self, message: str | None = None, *, details: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.details = details or []
+        self.headers = headers  # extra response headers (Retry-After, ...)
 
 
 class ValidationFailed(AppError):
@@ -72,3 +79,18 @@ class RefreshReused(AppError):
 class RegistrationDisabled(AppError):
     code = "auth.registration_disabled"
     default_message = "Self-registration is disabled"
+
+
+class RateLimited(AppError):
+    code = "ratelimit.exceeded"
+    default_message = "Too many requests; retry after the time in Retry-After"
+
+
+class UnsupportedMediaType(AppError):
+    code = "request.unsupported_media_type"
+    default_message = "Send the body as application/json"
+
+
+class TooLarge(AppError):
+    code = "request.too_large"
+    default_message = "The request body is too large"

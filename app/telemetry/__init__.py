@@ -8,7 +8,7 @@ from app.telemetry.logging import (
     get_logger,
     setup_logging,
 )
-from app.telemetry.security import record_auth_event
+from app.telemetry.security import record_auth_event, record_rate_limited
 
 __all__ = [
     "RequestContext",
@@ -16,5 +16,6 @@ __all__ = [
     "fields",
     "get_logger",
     "record_auth_event",
+    "record_rate_limited",
     "setup_logging",
 ]

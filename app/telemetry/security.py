@@ -36,3 +36,12 @@ def record_auth_event(event: str, **values: Any) -> None:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def record_rate_limited(scope: str, client: str, user_id: str | None) -> None:
+    """A key went over its limit: called once per key per window, so a flood does not flood
+    the logs."""
+    extra = {"scope": scope, "client": client}
+    if user_id is not None:
+        extra["userId"] = user_id
+    log.warning("ratelimit.exceeded", extra=fields(**extra))

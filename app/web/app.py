@@ -20,14 +20,26 @@ from app.domain.content.demo import seed_demo
 from app.domain.content.service import ContentService
 from app.domain.errors import DependencyUnavailable
 from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
+from app.domain.ratelimit import RateLimiter
 from app.lifecycle import Lifecycle
 from app.store import Store, open_store
 from app.telemetry import fields, get_logger, record_auth_event
 from app.web import admin, auth, catalog, content, health, openapi, testing
 from app.web.authn import authn_middleware
+from app.web.edge import add_preflight_routes, edge_middleware
 from app.web.errors import error_middleware
-from app.web.keys import AUTH, CATALOG, CONTENT, LIFECYCLE, OPERATIONS, SETTINGS, STORE
+from app.web.keys import (
+    AUTH,
+    CATALOG,
+    CONTENT,
+    LIFECYCLE,
+    OPERATIONS,
+    RATE_LIMITER,
+    SETTINGS,
+    STORE,
+)
 from app.web.middlewares import access_log_middleware, request_id_middleware
+from app.web.ratelimit import Limits, ratelimit_middleware
 
 log = get_logger("app")
 
@@ -133,16 +145,20 @@ async def _catalog_check(app: web.Application) -> str | None:
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> web.Application:
+    limiter = RateLimiter(max_keys=settings.rate_limit_max_keys)
     app = web.Application(
         middlewares=[
             request_id_middleware,
             access_log_middleware,
+            edge_middleware(settings),
             error_middleware,
             authn_middleware,
+            ratelimit_middleware(limiter, Limits(settings)),
         ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[RATE_LIMITER] = limiter
     app[LIFECYCLE] = Lifecycle()
     app[OPERATIONS] = []
     app.cleanup_ctx.append(_store_context(store))
@@ -158,4 +174,5 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     openapi.setup_routes(app)
     if settings.app_env == "test":
         testing.setup_routes(app)
+    add_preflight_routes(app)
     return app

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from app.domain.errors import MalformedJson
+from app.domain.errors import MalformedJson, TooLarge, UnsupportedMediaType
 from app.web.keys import REQUEST_CONTEXT
 
 JSON = "application/json"
@@ -48,7 +48,14 @@ def json_error(
 
 
 async def read_json(request: web.Request) -> Any:
-    """The parsed body; aiohttp raises 413 past `client_max_size`, bad JSON is MalformedJson."""
+    """The parsed body of a JSON route. A declared length over the limit is refused before a
+    byte is read (aiohttp also stops reading a chunked body at `client_max_size`); another
+    content type is 415; bad JSON (or nesting deeper than orjson's 1024 levels) is 400."""
+    if request.content_type != JSON:
+        raise UnsupportedMediaType()
+    length = request.content_length
+    if length is not None and length > request.client_max_size:
+        raise TooLarge()
     raw = await request.read()
     try:
         return orjson.loads(raw)

@@ -67,7 +67,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             cause = exc.__cause__
             log.error(exc.code, extra=fields(
                 reason=exc.message, cause=type(cause).__name__ if cause else None))
-        return json_error(request, status, exc.code, exc.message, exc.details)
+        response = json_error(request, status, exc.code, exc.message, exc.details)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and 304s are answers, not failures
             raise

@@ -53,6 +53,6 @@ class HealthOut(BaseModel):
 def setup_routes(app: web.Application) -> None:
     app[LIFECYCLE].add_check("store", lambda: store_check(app))
     route(app, Operation("GET", "/health", "Liveness: the store answers a ping", "operations",
-                         response=HealthOut, errors=(503,)), health)
+                         response=HealthOut, errors=(503,), limited=False), health)
     route(app, Operation("GET", "/ready", "Readiness: every check passes", "operations",
-                         response=HealthOut, errors=(503,)), ready)
+                         response=HealthOut, errors=(503,), limited=False), ready)

@@ -10,6 +10,7 @@ from app.domain.auth.service import AuthService
 from app.domain.content.catalog import CatalogCache
 from app.domain.content.service import ContentService
 from app.domain.errors import AppError
+from app.domain.ratelimit import RateLimiter
 from app.lifecycle import Lifecycle
 from app.store import Store
 from app.telemetry import RequestContext
@@ -22,6 +23,7 @@ OPERATIONS = web.AppKey("operations", list)
 AUTH = web.AppKey("auth", AuthService)
 CONTENT = web.AppKey("content", ContentService)
 CATALOG = web.AppKey("catalog", CatalogCache)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 REQUEST_CONTEXT = web.RequestKey("request_context", RequestContext)
 # Set by the authentication middleware: who the bearer token speaks for, or why it was refused.

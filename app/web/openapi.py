@@ -47,6 +47,7 @@ class Operation:
     auth: bool = False  # needs a bearer access token
     conditional: bool = False  # ETag / If-None-Match / 304
     raw: bool = False  # the body is not an envelope (the document itself)
+    limited: bool = True  # rate limited: may answer 429
 
 
 def route(app: web.Application, operation: Operation, handler: Handler) -> None:
@@ -149,7 +150,7 @@ def build_document(operations: list[Operation]) -> dict[str, Any]:
         if op.conditional:
             responses["304"] = {"description": _STATUS_TEXT[304], "headers": request_id | {
                 "ETag": {"schema": {"type": "string"}}}}
-        for status in sorted(op.errors):
+        for status in sorted({*op.errors, *((429,) if op.limited else ())}):
             responses[str(status)] = error | {"description": _STATUS_TEXT[status]}
         operation: dict[str, Any] = {
             "summary": op.summary,

@@ -1,0 +1,85 @@
+"""GCRA rate limiting (the generic cell rate algorithm, a token bucket kept as one timestamp per
+key), with bounded memory.
+
+Each key stores its theoretical arrival time (TAT). A request is allowed when the TAT, pushed
+one emission interval further, stays within the burst tolerance of now. A key whose TAT has
+passed is indistinguishable from a new one, so expired keys are dropped; under a flood of
+distinct keys the oldest are evicted once `max_keys` is reached, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """`count` requests per `period` seconds, all of them usable at once (the burst)."""
+
+    count: int
+    period: float = 60.0
+
+    @property
+    def interval(self) -> float:
+        return self.period / self.count
+
+    @property
+    def tolerance(self) -> float:
+        return self.period - self.interval
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float  # seconds until the bucket is full again
+    retry_after: float  # seconds until the next request would be allowed (0 when allowed)
+    first_rejection: bool = False  # the first rejection of this key in this window
+
+
+class RateLimiter:
+    def __init__(
+        self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._state: dict[str, list[float]] = {}  # key -> [tat, rejection logged until]
+        self._max_keys = max_keys
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def hit(self, key: str, limit: Limit) -> Decision:
+        now = self._clock()
+        entry = self._state.pop(key, None)  # re-inserted below: dict order is recency
+        tat = max(entry[0], now) if entry else now
+        new_tat = tat + limit.interval
+        allow_at = new_tat - limit.tolerance - limit.interval
+        if allow_at > now + 1e-9:  # float slack: waiting exactly retry_after must succeed
+            logged_until = entry[1] if entry else 0.0
+            first = logged_until <= now
+            self._store(key, [tat, tat if first else logged_until])
+            return Decision(False, limit.count, 0, tat - now, allow_at - now, first)
+        self._store(key, [new_tat, entry[1] if entry else 0.0])
+        remaining = math.floor((limit.period - (new_tat - now)) / limit.interval + 1e-9)
+        return Decision(True, limit.count, max(remaining, 0), new_tat - now, 0.0)
+
+    def _store(self, key: str, entry: list[float]) -> None:
+        if len(self._state) >= self._max_keys:
+            self._evict()
+        self._state[key] = entry
+
+    def _evict(self) -> None:
+        """Drop expired keys; if none expired, the least recently used tenth."""
+        now = self._clock()
+        expired = [key for key, (tat, logged) in self._state.items() if max(tat, logged) <= now]
+        for key in expired or list(self._state)[: max(1, self._max_keys // 10)]:
+            del self._state[key]
+
+
+def header_seconds(value: float) -> int:
+    """Whole seconds for Retry-After / RateLimit-Reset: rounded up, so waiting that long works."""
+    return max(0, math.ceil(value - 1e-9))

@@ -1,0 +1,77 @@
+"""What every response carries at the edge: security headers, and CORS for the extension.
+
+CORS: exact origins from CORS_ALLOWED_ORIGINS (e.g. `chrome-extension://<id>`). An allowed origin
+gets Access-Control-Allow-Origin and the exposed headers; a foreign origin gets no CORS headers
+and is otherwise served as usual (CORS is the browser's check, not an access control). Preflight
+OPTIONS requests are answered by a route added to every resource, so they show up in logs and
+metrics under their route template.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.config import Settings
+from app.web.handler import Handler
+
+EXPOSED = "X-Request-Id, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+ALLOWED_METHODS = "GET, POST, PATCH, DELETE"
+ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match, X-Request-Id"
+PREFLIGHT_MAX_AGE = "600"
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        # JSON only: nothing may load, run or frame.
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+        "Vary": "Origin",
+    }
+    if settings.app_env == "production":
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return headers
+
+
+def edge_middleware(settings: Settings) -> web.typedefs.Middleware:
+    always = security_headers(settings)
+    origins = frozenset(settings.cors_allowed_origins)
+    any_origin = "*" in origins  # development only; the configuration refuses it in production
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        extra = always
+        if origin is not None and (any_origin or origin in origins):
+            extra = always | {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Expose-Headers": EXPOSED,
+            }
+            if request.method == "OPTIONS":
+                extra |= {
+                    "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                    "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                    "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+                }
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # 304s pass through as exceptions
+            exc.headers.update(extra)
+            raise
+        response.headers.update(extra)
+        return response
+
+    return middleware
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight: 204; the middleware adds the Access-Control-* headers when the origin is
+    allowed, and a browser refuses the real request when they are missing."""
+    return web.Response(status=204)
+
+
+def add_preflight_routes(app: web.Application) -> None:
+    for resource in app.router.resources():
+        if not any(route.method == "OPTIONS" for route in resource):
+            resource.add_route("OPTIONS", preflight)

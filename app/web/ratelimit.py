@@ -1,0 +1,73 @@
+"""Rate limiting as a middleware: per user when authenticated, per client address otherwise,
+and a much stricter per-address bucket for the auth endpoints. Probes and metrics are never
+limited. Every limited response carries the RateLimit-* headers; a rejection is 429
+`ratelimit.exceeded` with Retry-After."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.config import Settings
+from app.domain.errors import RateLimited
+from app.domain.ratelimit import Decision, Limit, RateLimiter, header_seconds
+from app.telemetry import record_rate_limited
+from app.web.client import client_address
+from app.web.handler import Handler
+from app.web.keys import PRINCIPAL
+
+UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
+
+
+class Limits:
+    def __init__(self, settings: Settings) -> None:
+        self.anonymous = Limit(settings.rate_limit_anon_per_minute)
+        self.user = Limit(settings.rate_limit_user_per_minute)
+        self.auth = Limit(settings.rate_limit_auth_per_minute)
+        self.trusted_hops = settings.trust_proxy_hops
+
+
+def _headers(decision: Decision) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(header_seconds(decision.reset_after)),
+    }
+
+
+def ratelimit_middleware(limiter: RateLimiter, limits: Limits) -> web.typedefs.Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path in UNLIMITED_PATHS:
+            return await handler(request)
+        principal = request.get(PRINCIPAL)
+        if request.method == "POST" and path in AUTH_PATHS:
+            scope, key, limit = "ip", "auth:" + client_address(request, limits.trusted_hops), \
+                limits.auth
+        elif principal is not None:
+            scope, key, limit = "user", "user:" + principal.user_id, limits.user
+        else:
+            scope, key, limit = "ip", "ip:" + client_address(request, limits.trusted_hops), \
+                limits.anonymous
+        decision = limiter.hit(key, limit)
+        headers = _headers(decision)
+        if not decision.allowed:
+            retry = str(max(1, header_seconds(decision.retry_after)))
+            if decision.first_rejection:  # one log line per key per window
+                record_rate_limited(
+                    scope,
+                    client_address(request, limits.trusted_hops),
+                    principal.user_id if principal is not None and scope == "user" else None,
+                )
+            raise RateLimited(headers={**headers, "Retry-After": retry})
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # 304s pass through here as exceptions
+            exc.headers.update(headers)
+            raise
+        response.headers.update(headers)
+        return response
+
+    return middleware
+

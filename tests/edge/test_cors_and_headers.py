@@ -1,0 +1,116 @@
+"""CORS for the extension, security headers everywhere, and the request limits."""
+
+import asyncio
+
+import pytest
+
+from app.store.memory import MemoryStore
+from app.web.app import create_app
+from app.web.keys import CATALOG
+from tests.conftest import make_settings
+from tests.test_errors import assert_envelope
+
+EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+ORIGINS = f"{EXTENSION},https://app.example.org"
+SECURITY = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@pytest.fixture
+async def client(make_client):
+    return await make_client(CORS_ALLOWED_ORIGINS=ORIGINS)
+
+
+async def test_preflight_for_an_allowed_origin(client):
+    response = await client.options("/me", headers={
+        "Origin": EXTENSION, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    })
+    assert response.status == 204
+    assert response.headers["Access-Control-Allow-Origin"] == EXTENSION
+    assert "GET" in response.headers["Access-Control-Allow-Methods"]
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed and "content-type" in allowed
+    assert "Origin" in response.headers["Vary"]
+
+
+async def test_preflight_for_a_foreign_origin_gets_no_cors_headers(client):
+    response = await client.options("/me", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Access-Control-Allow-Methods" not in response.headers
+
+
+async def test_simple_request_from_an_allowed_origin_exposes_headers(client):
+    response = await client.get("/catalog", headers={"Origin": "https://app.example.org"})
+    assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.org"
+    exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"X-Request-Id", "ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+            "RateLimit-Reset"} <= exposed
+    assert response.headers["Vary"] == "Origin"
+
+
+async def test_foreign_origin_is_served_without_cors_headers(client):
+    response = await client.get("/catalog", headers={"Origin": "https://evil.example"})
+    assert response.status == 200  # CORS is the browser's check
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_security_headers_on_success_error_404_304_and_429(make_client):
+    client = await make_client(RATE_LIMIT_ANON_PER_MINUTE="6")
+    etag = (await client.get("/catalog")).headers["ETag"]
+    responses = [
+        await client.get("/catalog"),
+        await client.get("/nope"),
+        await client.get("/__test__/boom"),
+        await client.get("/catalog", headers={"If-None-Match": etag}),
+    ]
+    responses.append(await client.get("/meta"))
+    responses.append(await client.get("/meta"))  # the 7th request: 429
+    assert [r.status for r in responses] == [200, 404, 500, 304, 200, 429]
+    for response in responses:
+        for name, value in SECURITY.items():
+            assert response.headers[name] == value, (response.status, name)
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_hsts_in_production(aiohttp_client):
+    settings = make_settings(APP_ENV="production", MONGO_URI="mongodb://db.internal/",
+                             JWT_ACCESS_SECRET="Vq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sA",
+                             JWT_REFRESH_SECRET="Aq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sV")
+    client = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    response = await client.get("/health")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert client.app[CATALOG].primed
+
+
+async def test_wrong_content_type_is_415(client):
+    response = await client.post("/auth/login", data="email=a&password=b",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    await assert_envelope(response, 415, "request.unsupported_media_type")
+    response = await client.post("/auth/login", data=b'{"email": "a@b.io"}')
+    await assert_envelope(response, 415, "request.unsupported_media_type")
+
+
+async def test_oversized_body_is_refused_before_it_is_read(client):
+    # Announce 10 MiB, send a few bytes, and wait: the answer must come without the rest.
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 10485760\r\n\r\n{\"email\":")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"X-Request-Id" in head
+
+
+async def test_deeply_nested_json_is_a_clean_400(client):
+    body = "[" * 2000 + "]" * 2000
+    response = await client.post("/auth/login", data=body,
+                                 headers={"Content-Type": "application/json"})
+    await assert_envelope(response, 400, "request.malformed_json")
