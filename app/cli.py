@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from app import __version__
 from app.config import Settings
 from app.domain.auth.models import ROLES
 from app.domain.auth.schemas import Email, NewPassword
@@ -23,6 +24,7 @@ from app.domain.errors import AppError
 from app.domain.events import EventBus
 from app.domain.validation import Body, parse
 from app.store import Store, open_store
+from app.telemetry import Telemetry
 from app.web.app import build_auth
 
 
@@ -80,7 +82,8 @@ async def run(
         store = open_store(settings)
         await store.connect()
     try:
-        auth = build_auth(settings, store)
+        auth = build_auth(settings, store, Telemetry(settings, version=__version__)
+                          .security.auth_event)
         if args.command == "seed-demo":
             tags, items = await seed_demo(ContentService(store, EventBus()))
             emit({"tagsCreated": tags, "itemsCreated": items})

@@ -49,6 +49,21 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "SHUTDOWN_TIMEOUT_SECONDS",
     "MAX_BODY_BYTES",
     "APP_COMMIT",
+    "DEPENDENCY_PING_SECONDS",
+    "SENTRY_DSN",
+    "SENTRY_ENVIRONMENT",
+    "SENTRY_TRACES_SAMPLE_RATE",
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+)
+
+# The sampler names of the OpenTelemetry specification that take no plug-in.
+TRACE_SAMPLERS = (
+    "always_on", "always_off", "traceidratio",
+    "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
 )
 
 MIN_SECRET_BYTES = 32
@@ -106,6 +121,15 @@ class Settings:
     shutdown_timeout_seconds: float = 15.0
     max_body_bytes: int = 1024 * 1024
     commit: str = "unknown"
+    dependency_ping_seconds: float = 5.0
+    sentry_dsn: str | None = None
+    sentry_environment: str | None = None
+    sentry_traces_sample_rate: float = 0.0
+    otel_service_name: str = "catalog-api"
+    # Where spans go (OTLP/HTTP); None: tracing is off and costs nothing.
+    otel_traces_endpoint: str | None = None
+    otel_sampler: str = "parentbased_always_on"
+    otel_sampler_ratio: float = 1.0
     # Non-fatal findings (e.g. generated secrets) to log once logging is configured.
     warnings: tuple[str, ...] = ()
 
@@ -230,6 +254,24 @@ def _origins(env: _Reader, app_env: str) -> tuple[str, ...]:
     return origins
 
 
+def _traces_endpoint(env: _Reader) -> str | None:
+    explicit = env.raw("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    base = env.raw("OTEL_EXPORTER_OTLP_ENDPOINT")
+    name = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" if explicit else "OTEL_EXPORTER_OTLP_ENDPOINT"
+    # The per-signal variable is used as given; the general one gets the signal path (spec).
+    endpoint = explicit or (base.rstrip("/") + "/v1/traces" if base else None)
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(name, "must be an http(s) URL (OTLP over HTTP)")
+    return endpoint
+
+
+def _sentry_dsn(env: _Reader) -> str | None:
+    dsn = env.raw("SENTRY_DSN")
+    if dsn is not None and not (dsn.startswith(("http://", "https://")) and "@" in dsn):
+        raise ConfigError("SENTRY_DSN", "must look like https://<key>@<host>/<project>")
+    return dsn
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the environment (the process's own unless given); raise ConfigError
     naming the first bad variable."""
@@ -297,6 +339,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_timeout_seconds=env.number("SHUTDOWN_TIMEOUT_SECONDS", 15.0, low=0, high=300),
         max_body_bytes=env.integer("MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024),
         commit=env.string("APP_COMMIT", "unknown"),
+        dependency_ping_seconds=env.number("DEPENDENCY_PING_SECONDS", 5.0, low=0.1, high=300),
+        sentry_dsn=_sentry_dsn(env),
+        sentry_environment=env.raw("SENTRY_ENVIRONMENT"),
+        sentry_traces_sample_rate=env.number("SENTRY_TRACES_SAMPLE_RATE", 0.0, low=0, high=1),
+        otel_service_name=env.string("OTEL_SERVICE_NAME", "catalog-api"),
+        otel_traces_endpoint=_traces_endpoint(env),
+        otel_sampler=env.choice("OTEL_TRACES_SAMPLER", "parentbased_always_on", TRACE_SAMPLERS),
+        otel_sampler_ratio=env.number("OTEL_TRACES_SAMPLER_ARG", 1.0, low=0, high=1),
         warnings=(
             (f"{' and '.join(generated)} not set: using throwaway secrets for this process "
              "(tokens stop verifying on restart)",) if generated else ()

@@ -12,13 +12,13 @@ adapter degrades with one warning.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from app.domain.auth.models import RefreshToken, User
@@ -142,7 +142,14 @@ async def _ensure_indexes(collection: Any, models: list[IndexModel]) -> None:
 class MongoStore:
     name = "mongo"
 
-    def __init__(self, uri: str, database: str, *, timeout_ms: int) -> None:
+    def __init__(
+        self,
+        uri: str,
+        database: str,
+        *,
+        timeout_ms: int,
+        listeners: Sequence[monitoring.CommandListener] = (),
+    ) -> None:
         # Built inside the running loop (from the app's cleanup context): the async client
         # belongs to the loop that creates it.
         self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -153,6 +160,7 @@ class MongoStore:
             timeoutMS=timeout_ms,
             w="majority",
             tz_aware=True,
+            event_listeners=list(listeners),
         )
         self._db = self._client[database]
         self._timeout = timeout_ms / 1000

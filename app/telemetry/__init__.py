@@ -1,6 +1,7 @@
-"""Telemetry is reached through this package only: logs and security events now; metrics,
-traces and Sentry plug in here."""
+"""Telemetry is reached through this package only: JSON logs with request context, Prometheus
+metrics, OpenTelemetry traces, Sentry, and the security events that feed all of them."""
 
+from app.telemetry.hub import Telemetry
 from app.telemetry.logging import (
     RequestContext,
     current_request,
@@ -8,14 +9,12 @@ from app.telemetry.logging import (
     get_logger,
     setup_logging,
 )
-from app.telemetry.security import record_auth_event, record_rate_limited
 
 __all__ = [
     "RequestContext",
+    "Telemetry",
     "current_request",
     "fields",
     "get_logger",
-    "record_auth_event",
-    "record_rate_limited",
     "setup_logging",
 ]

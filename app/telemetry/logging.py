@@ -18,6 +18,8 @@ from typing import IO, Any
 import orjson
 from aiohttp.http_exceptions import HttpProcessingError
 
+from app.telemetry.redact import redact_text
+
 _LEVEL_NAMES = {
     logging.DEBUG: "debug",
     logging.INFO: "info",
@@ -35,8 +37,11 @@ class RequestContext:
     after routing and the user only after authentication."""
 
     request_id: str
-    route: str | None = None
+    route: str | None = None  # "GET /content/{id}", or "__unmatched__"
+    template: str = "__unmatched__"  # "/content/{id}": the metrics label
     user_id: str | None = None
+    trace_id: str | None = None  # set when the request is traced (sampled)
+    span_id: str | None = None
 
 
 current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)
@@ -73,13 +78,16 @@ class JsonFormatter(logging.Formatter):
                 line["route"] = ctx.route
             if ctx.user_id is not None:
                 line["userId"] = ctx.user_id
+            if ctx.trace_id is not None:
+                line["traceId"] = ctx.trace_id
+                line["spanId"] = ctx.span_id
         extra = getattr(record, "fields", None)
         if extra:
             line.update(extra)
         if record.exc_info and record.exc_info[0] is not None:
             line["error"] = {
                 "type": record.exc_info[0].__name__,
-                "stack": "".join(traceback.format_exception(*record.exc_info)),
+                "stack": redact_text("".join(traceback.format_exception(*record.exc_info))),
             }
         return orjson.dumps(line, default=str).decode()
 

@@ -1,14 +1,16 @@
-"""The one place security-relevant events are recorded. Today: a log line per event (refresh-token
-reuse at error, the rest at info). Metrics and Sentry attach here, so callers never change.
-
-Fields are ids only: never an email, password, hash or token."""
+"""The one place security-relevant events are recorded: a log line (refresh-token reuse at
+error), a metric, and for the serious ones a Sentry message. Fields are ids only: never an
+email, password, hash or token."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from app.telemetry import sentry
 from app.telemetry.logging import fields
+from app.telemetry.metrics import Metrics
 
 log = logging.getLogger("app.security")
 
@@ -20,17 +22,7 @@ AUTH_EVENTS = (
     "registered",
     "logout",
 )
-_ERROR_EVENTS = {"refresh_reused": "auth.refresh.reused"}
-
-
-def record_auth_event(event: str, **values: Any) -> None:
-    if event not in AUTH_EVENTS:
-        raise ValueError(f"unknown auth event {event!r}")
-    extra = {_camel(key): value for key, value in values.items() if value is not None}
-    if event in _ERROR_EVENTS:
-        log.error(_ERROR_EVENTS[event], extra=fields(event=event, **extra))
-    else:
-        log.info(f"auth.{event}", extra=fields(event=event, **extra))
+HERD_REPORT_SECONDS = 60.0
 
 
 def _camel(name: str) -> str:
@@ -38,10 +30,36 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def record_rate_limited(scope: str, client: str, user_id: str | None) -> None:
-    """A key went over its limit: called once per key per window, so a flood does not flood
-    the logs."""
-    extra = {"scope": scope, "client": client}
-    if user_id is not None:
-        extra["userId"] = user_id
-    log.warning("ratelimit.exceeded", extra=fields(**extra))
+class SecurityEvents:
+    def __init__(self, metrics: Metrics) -> None:
+        self._auth = {event: metrics.auth_events.labels(event) for event in AUTH_EVENTS}
+        self._rejections = metrics.ratelimit_rejections
+        self._herd_reported_at = -HERD_REPORT_SECONDS
+
+    def auth_event(self, event: str, **values: Any) -> None:
+        counter = self._auth.get(event)
+        if counter is None:
+            raise ValueError(f"unknown auth event {event!r}")
+        counter.inc()
+        extra = {_camel(key): value for key, value in values.items() if value is not None}
+        if event == "refresh_reused":
+            log.error("auth.refresh.reused", extra=fields(event=event, **extra))
+            sentry.capture_message("auth.refresh.reused", "error", event=event, **{
+                key: value for key, value in values.items() if value is not None})
+        else:
+            log.info(f"auth.{event}", extra=fields(event=event, **extra))
+
+    def rate_limited(self, scope: str, client: str | None, user_id: str | None) -> None:
+        """Every refusal is counted; `client` is given for the first refusal of a key in its
+        window only, and only then is a line logged, so a flood does not flood the logs."""
+        self._rejections.labels(scope).inc()
+        if client is None:
+            return
+        extra = {"scope": scope, "client": client}
+        if user_id is not None:
+            extra["userId"] = user_id
+        log.warning("ratelimit.exceeded", extra=fields(**extra))
+        now = time.monotonic()
+        if now - self._herd_reported_at >= HERD_REPORT_SECONDS:  # one Sentry warning a window
+            self._herd_reported_at = now
+            sentry.capture_message("ratelimit.exceeded", "warning", scope=scope)

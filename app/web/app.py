@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from app import __version__
 from app.config import Settings
 from app.domain.auth.passwords import Passwords
-from app.domain.auth.service import AuthService
+from app.domain.auth.service import AuthEvents, AuthService
 from app.domain.auth.tokens import TokenCodec, TokenConfig, TokenKeys
 from app.domain.content.catalog import CatalogCache
 from app.domain.content.demo import seed_demo
@@ -23,8 +24,8 @@ from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
 from app.domain.ratelimit import RateLimiter
 from app.lifecycle import Lifecycle
 from app.store import Store, open_store
-from app.telemetry import fields, get_logger, record_auth_event
-from app.web import admin, auth, catalog, content, health, openapi, testing
+from app.telemetry import Telemetry, fields, get_logger
+from app.web import admin, auth, catalog, content, health, metrics, openapi, testing
 from app.web.authn import authn_middleware
 from app.web.edge import add_preflight_routes, edge_middleware
 from app.web.errors import error_middleware
@@ -37,8 +38,9 @@ from app.web.keys import (
     RATE_LIMITER,
     SETTINGS,
     STORE,
+    TELEMETRY,
 )
-from app.web.middlewares import access_log_middleware, request_id_middleware
+from app.web.middlewares import request_id_middleware, telemetry_middleware
 from app.web.ratelimit import Limits, ratelimit_middleware
 
 log = get_logger("app")
@@ -55,12 +57,12 @@ def token_config(settings: Settings) -> TokenConfig:
     )
 
 
-def build_auth(settings: Settings, store: Store) -> AuthService:
+def build_auth(settings: Settings, store: Store, events: AuthEvents) -> AuthService:
     return AuthService(
         store,
         TokenCodec(token_config(settings)),
         Passwords(cheap=settings.app_env == "test"),
-        record_auth_event,
+        events,
         allow_self_registration=settings.auth_allow_self_registration,
     )
 
@@ -70,7 +72,10 @@ def _store_context(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def store_context(app: web.Application) -> AsyncIterator[None]:
         # A store passed in belongs to the caller (tests share one); one built here is ours.
-        store = given if given is not None else open_store(app[SETTINGS])
+        store = (
+            given if given is not None
+            else open_store(app[SETTINGS], [app[TELEMETRY].mongo_listener()])
+        )
         app[STORE] = store
         await store.connect()
         yield
@@ -82,7 +87,7 @@ def _store_context(
 
 async def _auth_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[AUTH] = build_auth(settings, app[STORE])
+    app[AUTH] = build_auth(settings, app[STORE], app[TELEMETRY].security.auth_event)
     if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
         try:
             created = await app[AUTH].ensure_admin(
@@ -124,6 +129,7 @@ async def _content_context(app: web.Application) -> AsyncIterator[None]:
         tags, items = await seed_demo(app[CONTENT])
         log.info("catalog.demo_seeded", extra=fields(tags=tags, items=items))
     cache = app[CATALOG] = CatalogCache(store)
+    app[TELEMETRY].metrics.watch_catalog_cache(lambda: (cache.hits, cache.misses))
     for event in (CONTENT_CHANGED, TAG_RENAMED):
         bus.subscribe(event, lambda _event: cache.rebuild())
     try:
@@ -140,30 +146,50 @@ async def _content_context(app: web.Application) -> AsyncIterator[None]:
         await refresher
 
 
+async def _telemetry_context(app: web.Application) -> AsyncIterator[None]:
+    telemetry = app[TELEMETRY]
+    telemetry.start()
+    yield
+    # Flushing blocks on network I/O: keep it off the loop.
+    await asyncio.to_thread(telemetry.close)
+
+
+async def _dependency_ping_context(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(metrics.ping_forever(app), name="dependency-ping")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _catalog_check(app: web.Application) -> str | None:
     return None if CATALOG in app and app[CATALOG].primed else "not primed"
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> web.Application:
     limiter = RateLimiter(max_keys=settings.rate_limit_max_keys)
+    telemetry = Telemetry(settings, version=__version__)
     app = web.Application(
         middlewares=[
             request_id_middleware,
-            access_log_middleware,
+            telemetry_middleware(telemetry),
             edge_middleware(settings),
             error_middleware,
             authn_middleware,
-            ratelimit_middleware(limiter, Limits(settings)),
+            ratelimit_middleware(limiter, Limits(settings), telemetry.security),
         ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[TELEMETRY] = telemetry
     app[RATE_LIMITER] = limiter
     app[LIFECYCLE] = Lifecycle()
     app[OPERATIONS] = []
+    app.cleanup_ctx.append(_telemetry_context)  # first in, last out: flushes after the rest
     app.cleanup_ctx.append(_store_context(store))
     app.cleanup_ctx.append(_auth_context)
     app.cleanup_ctx.append(_content_context)
+    app.cleanup_ctx.append(_dependency_ping_context)
     app[LIFECYCLE].add_check("catalog", lambda: _catalog_check(app))
 
     health.setup_routes(app)
@@ -171,6 +197,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     catalog.setup_routes(app)
     content.setup_routes(app)
     admin.setup_routes(app)
+    metrics.setup_routes(app)
     openapi.setup_routes(app)
     if settings.app_env == "test":
         testing.setup_routes(app)

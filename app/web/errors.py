@@ -11,6 +11,7 @@ from app.domain.errors import AppError
 from app.telemetry import fields, get_logger
 from app.web.envelope import json_error
 from app.web.handler import Handler
+from app.web.keys import TELEMETRY
 
 log = get_logger("app.errors")
 
@@ -77,7 +78,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _from_http_exception(request, exc)
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
         # The message stays generic; the traceback goes to the log, tied by requestId.
         log.exception("request.unhandled_error")
+        request.app[TELEMETRY].unhandled(exc)
         return json_error(request, 500, "internal", "Internal server error")

@@ -13,7 +13,7 @@ from app.domain.errors import AppError
 from app.domain.ratelimit import RateLimiter
 from app.lifecycle import Lifecycle
 from app.store import Store
-from app.telemetry import RequestContext
+from app.telemetry import RequestContext, Telemetry
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -24,6 +24,7 @@ AUTH = web.AppKey("auth", AuthService)
 CONTENT = web.AppKey("content", ContentService)
 CATALOG = web.AppKey("catalog", CatalogCache)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+TELEMETRY = web.AppKey("telemetry", Telemetry)
 
 REQUEST_CONTEXT = web.RequestKey("request_context", RequestContext)
 # Set by the authentication middleware: who the bearer token speaks for, or why it was refused.

@@ -48,6 +48,7 @@ class Operation:
     conditional: bool = False  # ETag / If-None-Match / 304
     raw: bool = False  # the body is not an envelope (the document itself)
     limited: bool = True  # rate limited: may answer 429
+    content_type: str = "application/json"
 
 
 def route(app: web.Application, operation: Operation, handler: Handler) -> None:
@@ -131,7 +132,7 @@ def _success(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         headers |= {"ETag": {"schema": {"type": "string"}},
                     "Cache-Control": {"schema": {"type": "string"}}}
     return {"description": _STATUS_TEXT[op.status], "headers": headers,
-            "content": {"application/json": {"schema": schema}}}
+            "content": {op.content_type: {"schema": schema}}}
 
 
 def _operation_id(op: Operation) -> str:

@@ -10,7 +10,7 @@ from aiohttp import web
 from app.config import Settings
 from app.domain.errors import RateLimited
 from app.domain.ratelimit import Decision, Limit, RateLimiter, header_seconds
-from app.telemetry import record_rate_limited
+from app.telemetry.security import SecurityEvents
 from app.web.client import client_address
 from app.web.handler import Handler
 from app.web.keys import PRINCIPAL
@@ -35,7 +35,9 @@ def _headers(decision: Decision) -> dict[str, str]:
     }
 
 
-def ratelimit_middleware(limiter: RateLimiter, limits: Limits) -> web.typedefs.Middleware:
+def ratelimit_middleware(
+    limiter: RateLimiter, limits: Limits, events: SecurityEvents
+) -> web.typedefs.Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
@@ -54,12 +56,13 @@ def ratelimit_middleware(limiter: RateLimiter, limits: Limits) -> web.typedefs.M
         headers = _headers(decision)
         if not decision.allowed:
             retry = str(max(1, header_seconds(decision.retry_after)))
-            if decision.first_rejection:  # one log line per key per window
-                record_rate_limited(
-                    scope,
-                    client_address(request, limits.trusted_hops),
-                    principal.user_id if principal is not None and scope == "user" else None,
-                )
+            events.rate_limited(
+                scope,
+                # Named (and logged) on the first refusal of the key in its window only.
+                client_address(request, limits.trusted_hops) if decision.first_rejection
+                else None,
+                principal.user_id if principal is not None and scope == "user" else None,
+            )
             raise RateLimited(headers={**headers, "Retry-After": retry})
         try:
             response = await handler(request)

@@ -24,7 +24,8 @@ async def slow(request: web.Request) -> web.Response:
 
 
 async def boom(request: web.Request) -> web.Response:
-    raise RuntimeError("test-only failure")
+    # `detail` lets the Sentry tests put a secret into an exception message.
+    raise RuntimeError(f"test-only failure {request.query.get('detail', '')}".strip())
 
 
 async def echo(request: web.Request) -> web.Response:

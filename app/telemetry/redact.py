@@ -1,0 +1,38 @@
+"""Credentials never leave the process in telemetry: text that looks like a token, a bearer
+header, a password hash or a `password=...` pair is replaced, wherever it turns up (exception
+messages included)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+FILTERED = "[Filtered]"
+SECRET_KEYS = re.compile(
+    r"pass(word)?|secret|token|authorization|cookie|api[-_]?key|hash|credential|email", re.I
+)
+_SECRET_TEXT = (
+    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs
+    re.compile(r"(?i)bearer\s+\S+"),
+    re.compile(r"\$argon2[a-z]*\$\S+"),  # password hashes
+    re.compile(r"(?i)\b(pass(word)?|secret|token)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|\S+)"),
+)
+
+
+def redact_text(text: str) -> str:
+    for pattern in _SECRET_TEXT:
+        text = pattern.sub(FILTERED, text)
+    return text
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Replace credential-looking fields and substrings, recursively."""
+    if key and SECRET_KEYS.search(key):
+        return FILTERED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    return value

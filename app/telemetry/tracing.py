@@ -1,0 +1,125 @@
+"""OpenTelemetry traces: server spans named by route template, MongoDB command spans as their
+children, exported over OTLP/HTTP. Off (and free) unless an endpoint is configured.
+
+Sampling is decided before the SDK is touched: an unsampled request creates no span object; it
+only carries a non-recording parent, so its database spans are not sampled either.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from app.config import Settings
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class _ServerSpansDecided(Sampler):
+    """Server spans were already decided by `Tracing.start_server_span`: record them. Every other
+    span (database commands) follows its parent, and a root one the configured rule."""
+
+    def __init__(self, ratio: float, rule: str) -> None:
+        root: Sampler = TraceIdRatioBased(ratio) if rule.endswith("traceidratio") else (
+            ALWAYS_ON if rule.endswith("always_on") else _NEVER)
+        self._others = ParentBased(root)
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
+                      links=None, trace_state=None) -> SamplingResult:  # type: ignore[no-untyped-def]
+        if kind is SpanKind.SERVER:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self._others.should_sample(parent_context, trace_id, name, kind, attributes,
+                                          links, trace_state)
+
+    def get_description(self) -> str:
+        return f"ServerSpansDecided({self._others.get_description()})"
+
+
+class _Never(Sampler):
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
+                      links=None, trace_state=None) -> SamplingResult:  # type: ignore[no-untyped-def]
+        return SamplingResult(Decision.DROP)
+
+    def get_description(self) -> str:
+        return "Never"
+
+
+_NEVER = _Never()
+
+
+class Tracing:
+    def __init__(self, settings: Settings, *, version: str) -> None:
+        assert settings.otel_traces_endpoint is not None
+        self._rule = settings.otel_sampler
+        self._ratio = settings.otel_sampler_ratio
+        resource = Resource.create({
+            "service.name": settings.otel_service_name,
+            "service.version": version,
+            "deployment.environment": settings.app_env,
+        })
+        self.provider = TracerProvider(
+            resource=resource, sampler=_ServerSpansDecided(self._ratio, self._rule)
+        )
+        self.provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_traces_endpoint))
+        )
+        self.tracer = self.provider.get_tracer("catalog-api", version)
+
+    def _decide(self, parent: SpanContext | None) -> bool:
+        if parent is not None and self._rule.startswith("parentbased_"):
+            return parent.trace_flags.sampled
+        if self._rule.endswith("always_on"):
+            return True
+        if self._rule.endswith("always_off"):
+            return False
+        return random.random() < self._ratio
+
+    def start_server_span(
+        self, name: str, headers: Mapping[str, str], attributes: dict[str, str | int]
+    ) -> tuple[Span | None, object]:
+        """The server span (None when not sampled) and the context token to detach at the end.
+        W3C traceparent from the caller is continued."""
+        parent_ctx: Context | None = None
+        parent: SpanContext | None = None
+        if "traceparent" in headers:
+            parent_ctx = _PROPAGATOR.extract(headers)
+            candidate = trace.get_current_span(parent_ctx).get_span_context()
+            parent = candidate if candidate.is_valid else None
+        if not self._decide(parent):
+            # Nothing is created but a marker parent, so child spans are not sampled either.
+            marker = SpanContext(
+                parent.trace_id if parent else random.getrandbits(128),
+                parent.span_id if parent else random.getrandbits(64),
+                is_remote=parent is not None,
+                trace_flags=TraceFlags(0),
+            )
+            token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(marker)))
+            return None, token
+        span = self.tracer.start_span(name, context=parent_ctx, kind=SpanKind.SERVER,
+                                      attributes=attributes)
+        return span, otel_context.attach(trace.set_span_in_context(span, parent_ctx))
+
+    @staticmethod
+    def detach(token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()  # flushes what is queued
