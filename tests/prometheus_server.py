@@ -1,0 +1,77 @@
+"""A real Prometheus (Debian's package) on loopback, with a config derived from prometheus.yml:
+the same rules, 1 s scrape and evaluation, the given targets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import free_port
+from tests.service import REPO
+
+
+class Prometheus:
+    def __init__(self, targets: list[str]) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
+        config = yaml.safe_load((REPO / "prometheus.yml").read_text())
+        config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+        config["rule_files"] = [str(REPO / "alerts" / "*.yml")]
+        config.pop("alerting", None)  # no Alertmanager here; alert states are read from the API
+        config["scrape_configs"][0]["static_configs"] = [{"targets": targets}]
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Prometheus:
+        with open(self.dir / "log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["prometheus", f"--config.file={self.dir / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={self.dir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}",
+                 "--enable-feature=exemplar-storage"],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/-/ready", timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("Prometheus did not become ready:\n" + self.log())
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        return self.api("query", query=expr)["result"]
+
+    def log(self) -> str:
+        path = self.dir / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

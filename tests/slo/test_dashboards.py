@@ -1,0 +1,71 @@
+"""Grafana dashboards, provisioning and the compose file: valid structure, no drift."""
+
+import json
+
+import yaml
+
+from tests.service import REPO
+
+DASHBOARDS = REPO / "dashboards"
+
+
+def load(name: str) -> dict:
+    return json.loads((DASHBOARDS / name).read_text())
+
+
+def test_generated_json_is_committed_and_current():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate", DASHBOARDS / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rendered = module.render()
+    assert set(rendered) == {path.name for path in DASHBOARDS.glob("*.json")}
+    for name, text in rendered.items():
+        assert (DASHBOARDS / name).read_text() == text, f"regenerate: {name}"
+
+
+def test_dashboards_are_well_formed():
+    uids = set()
+    for path in DASHBOARDS.glob("*.json"):
+        board = json.loads(path.read_text())
+        assert board["uid"] not in uids
+        uids.add(board["uid"])
+        assert board["schemaVersion"] >= 39
+        (variable,) = board["templating"]["list"]
+        assert variable["type"] == "datasource" and variable["query"] == "prometheus"
+        ids = [panel["id"] for panel in board["panels"]]
+        assert len(ids) == len(set(ids))
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] == "${datasource}"
+            assert panel["targets"] and all(t["expr"] for t in panel["targets"])
+            assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+    assert {"catalog-api-overview", "catalog-api-slo", "catalog-api-mongodb",
+            "catalog-api-security"} == uids
+
+
+def test_provisioning_points_at_the_dashboards():
+    provider = yaml.safe_load((DASHBOARDS / "provisioning/dashboards/catalog-api.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load((DASHBOARDS / "provisioning/datasources/prometheus.yml").read_text())
+    assert source["datasources"][0]["type"] == "prometheus"
+
+
+def test_compose_wires_the_whole_picture():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"mongo", "api", "prometheus", "alertmanager", "grafana"}
+    assert "--replSet" in services["mongo"]["command"]
+    assert "replicaSet=rs0" in services["api"]["environment"]["MONGO_URI"]
+    assert services["api"]["depends_on"]["mongo"]["condition"] == "service_healthy"
+    mounts = " ".join(services["prometheus"]["volumes"] + services["grafana"]["volumes"])
+    for path in ("./prometheus.yml", "./alerts", "./dashboards/provisioning/dashboards",
+                 "./dashboards/provisioning/datasources", "./dashboards:"):
+        assert path in mounts, path
+        assert (REPO / path.rstrip(":").split(":")[0]).exists()
+    assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
+    prometheus = yaml.safe_load((REPO / "prometheus.yml").read_text())
+    (target,) = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert target.split(":")[0] in services
+    assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"]

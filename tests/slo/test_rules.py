@@ -1,0 +1,77 @@
+"""The SLOs as code: promtool checks and unit tests, and every alert tied to a runbook."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import require_or_skip
+from tests.service import REPO
+
+ALERTS = REPO / "alerts"
+RULE_FILES = sorted(ALERTS.glob("*.yml"))
+FIXED_ALERTS = {"ApiAvailabilityBudgetBurn", "ApiLatencyBudgetBurn", "HealthEndpointErrors",
+                "MongoUnreachable", "RefreshTokenReuseSpike", "RateLimitHerd", "ApiInstanceDown"}
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("promtool") is None:
+        require_or_skip("promtool is not installed (apt-get install prometheus)")
+    return subprocess.run(["promtool", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def rules() -> list[dict]:
+    return [rule for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"]]
+
+
+def test_promtool_check_rules():
+    result = promtool("check", "rules", *map(str, RULE_FILES))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_check_config():
+    result = promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", sorted((ALERTS / "tests").glob("*.yml")), ids=lambda p: p.name)
+def test_promtool_test_rules(path: Path):
+    result = promtool("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_fixed_alerts_exist_and_are_all_unit_tested():
+    alerts = {rule["alert"] for rule in rules() if "alert" in rule}
+    assert alerts == FIXED_ALERTS
+    tested = "".join(path.read_text() for path in (ALERTS / "tests").glob("*.yml"))
+    for alert in alerts:
+        assert f"alertname: {alert}" in tested, alert
+
+
+def test_every_recording_rule_is_read():
+    """By an alert, another rule or a dashboard: a rule nobody reads is dead weight."""
+    dashboards = "".join(path.read_text() for path in (REPO / "dashboards").glob("*.json"))
+    for name in (rule["record"] for rule in rules() if "record" in rule):
+        others = "".join(str(rule["expr"]) for rule in rules() if rule.get("record") != name)
+        assert name in others or name in dashboards, name
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^a-z0-9 -]", "", title.strip().lower()).replace(" ", "-")
+            for title in re.findall(r"^#{2,3} (.+)$", markdown, flags=re.MULTILINE)}
+
+
+def test_every_alert_has_summary_description_and_an_existing_runbook_section():
+    sections = anchors((REPO / "docs" / "runbooks.md").read_text())
+    for rule in (rule for rule in rules() if "alert" in rule):
+        annotations = rule["annotations"]
+        assert annotations["summary"] and "{{" in annotations["description"], rule["alert"]
+        path, _, anchor = annotations["runbook_url"].partition("#")
+        assert path == "docs/runbooks.md" and anchor in sections, rule["alert"]
+        assert rule["labels"]["severity"] in {"page", "ticket"}
