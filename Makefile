@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,18 @@ run: $(STAMP)
 test: $(STAMP)
 	FERRETDB_BIN="$$(tests/ferretdb/build.sh || true)" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The load benchmark (bench/run.py): wrk from Debian, the FastAPI peer in its own venv.
+bench: $(STAMP) bench/.venv-peer/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py
+
+bench/.venv-peer/.installed: bench/requirements-peer.txt
+	$(PYTHON) -m venv bench/.venv-peer
+	bench/.venv-peer/bin/pip install --quiet -r bench/requirements-peer.txt
+	touch $@
+
 lint: $(STAMP)
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests bench dashboards
 
 clean:
 	rm -rf $(VENV) .pytest_cache

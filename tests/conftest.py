@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from app.config import Settings, load_settings
-from app.telemetry import setup_logging
+from app.telemetry import flush_logs, setup_logging
 
 TEST_ENV = {
     "APP_ENV": "test",
@@ -42,6 +42,7 @@ class LogCapture:
 
     @property
     def text(self) -> str:
+        flush_logs()
         return self.stream.getvalue()
 
     def lines(self) -> list[dict[str, Any]]:
@@ -54,15 +55,20 @@ class LogCapture:
 @pytest.fixture
 def logs() -> Iterator[LogCapture]:
     """The service's real logging setup at debug level, writing into a buffer."""
+    from app.telemetry import logging as app_logging
+
     capture = LogCapture()
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
+    saved_writer = app_logging._writer
     setup_logging("debug", stream=capture.stream)
     try:
         yield capture
     finally:
+        flush_logs()
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+        app_logging._writer = saved_writer
 
 
 def free_port() -> int:

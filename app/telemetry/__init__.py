@@ -4,8 +4,10 @@ metrics, OpenTelemetry traces, Sentry, and the security events that feed all of 
 from app.telemetry.hub import Telemetry
 from app.telemetry.logging import (
     RequestContext,
+    access_line,
     current_request,
     fields,
+    flush_logs,
     get_logger,
     setup_logging,
 )
@@ -13,8 +15,10 @@ from app.telemetry.logging import (
 __all__ = [
     "RequestContext",
     "Telemetry",
+    "access_line",
     "current_request",
     "fields",
+    "flush_logs",
     "get_logger",
     "setup_logging",
 ]

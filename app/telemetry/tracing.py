@@ -1,8 +1,8 @@
 """OpenTelemetry traces: server spans named by route template, MongoDB command spans as their
 children, exported over OTLP/HTTP. Off (and free) unless an endpoint is configured.
 
-Sampling is decided before the SDK is touched: an unsampled request creates no span object; it
-only carries a non-recording parent, so its database spans are not sampled either.
+Sampling is decided before the SDK is touched: an unsampled request creates no span object and
+attaches no context; its database commands get no spans either.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import Span, SpanContext, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from app.config import Settings
@@ -94,9 +94,9 @@ class Tracing:
 
     def start_server_span(
         self, name: str, headers: Mapping[str, str], attributes: dict[str, str | int]
-    ) -> tuple[Span | None, object]:
-        """The server span (None when not sampled) and the context token to detach at the end.
-        W3C traceparent from the caller is continued."""
+    ) -> tuple[Span | None, object | None]:
+        """The server span and the context token to detach at the end, or (None, None) when
+        the request is not sampled. W3C traceparent from the caller is continued."""
         parent_ctx: Context | None = None
         parent: SpanContext | None = None
         if "traceparent" in headers:
@@ -104,15 +104,9 @@ class Tracing:
             candidate = trace.get_current_span(parent_ctx).get_span_context()
             parent = candidate if candidate.is_valid else None
         if not self._decide(parent):
-            # Nothing is created but a marker parent, so child spans are not sampled either.
-            marker = SpanContext(
-                parent.trace_id if parent else random.getrandbits(128),
-                parent.span_id if parent else random.getrandbits(64),
-                is_remote=parent is not None,
-                trace_flags=TraceFlags(0),
-            )
-            token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(marker)))
-            return None, token
+            # Nothing at all: database spans are only made under a sampled server span (see
+            # CommandTelemetry), so an unsampled request needs no marker either.
+            return None, None
         span = self.tracer.start_span(name, context=parent_ctx, kind=SpanKind.SERVER,
                                       attributes=attributes)
         return span, otel_context.attach(trace.set_span_in_context(span, parent_ctx))

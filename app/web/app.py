@@ -26,7 +26,6 @@ from app.lifecycle import Lifecycle
 from app.store import Store, open_store
 from app.telemetry import Telemetry, fields, get_logger
 from app.web import admin, auth, catalog, content, health, metrics, openapi, testing
-from app.web.authn import authn_middleware
 from app.web.edge import add_preflight_routes, edge_middleware
 from app.web.errors import error_middleware
 from app.web.keys import (
@@ -40,8 +39,8 @@ from app.web.keys import (
     STORE,
     TELEMETRY,
 )
-from app.web.middlewares import request_id_middleware, telemetry_middleware
-from app.web.ratelimit import Limits, ratelimit_middleware
+from app.web.middlewares import telemetry_middleware
+from app.web.ratelimit import Limits, access_middleware
 
 log = get_logger("app")
 
@@ -171,12 +170,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     telemetry = Telemetry(settings, version=__version__)
     app = web.Application(
         middlewares=[
-            request_id_middleware,
-            telemetry_middleware(telemetry),
             edge_middleware(settings),
+            telemetry_middleware(telemetry),
             error_middleware,
-            authn_middleware,
-            ratelimit_middleware(limiter, Limits(settings), telemetry.security),
+            access_middleware(limiter, Limits(settings), telemetry.security),
         ],
         client_max_size=settings.max_body_bytes,
     )

@@ -1,4 +1,6 @@
-"""What every response carries at the edge: security headers, and CORS for the extension.
+"""The outermost middleware: the request id and its log context, and what every response carries
+at the edge: `X-Request-Id`, security headers, and CORS for the extension. It sees every
+response, those the error middleware builds included, so none leaves without them.
 
 CORS: exact origins from CORS_ALLOWED_ORIGINS (e.g. `chrome-extension://<id>`). An allowed origin
 gets Access-Control-Allow-Origin and the exposed headers; a foreign origin gets no CORS headers
@@ -12,7 +14,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.config import Settings
+from app.telemetry import current_request
 from app.web.handler import Handler
+from app.web.middlewares import REQUEST_ID_HEADER, request_context
 
 EXPOSED = "X-Request-Id, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
 ALLOWED_METHODS = "GET, POST, PATCH, DELETE"
@@ -41,6 +45,8 @@ def edge_middleware(settings: Settings) -> web.typedefs.Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        ctx = request_context(request)
+        token = current_request.set(ctx)
         origin = request.headers.get("Origin")
         extra = always
         if origin is not None and (any_origin or origin in origins):
@@ -54,11 +60,14 @@ def edge_middleware(settings: Settings) -> web.typedefs.Middleware:
                     "Access-Control-Allow-Headers": ALLOWED_HEADERS,
                     "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
                 }
+        extra = extra | {REQUEST_ID_HEADER: ctx.request_id}
         try:
             response = await handler(request)
-        except web.HTTPException as exc:  # 304s pass through as exceptions
+        except web.HTTPException as exc:  # 304s pass through the error middleware as exceptions
             exc.headers.update(extra)
             raise
+        finally:
+            current_request.reset(token)
         response.headers.update(extra)
         return response
 

@@ -1,7 +1,8 @@
-"""Rate limiting as a middleware: per user when authenticated, per client address otherwise,
-and a much stricter per-address bucket for the auth endpoints. Probes and metrics are never
-limited. Every limited response carries the RateLimit-* headers; a rejection is 429
-`ratelimit.exceeded` with Retry-After."""
+"""Who is calling, and may they: the access middleware authenticates the caller, then rate
+limits: per user when authenticated, per client address otherwise, and a much stricter
+per-address bucket for the auth endpoints. Probes and metrics are never limited. Every limited
+response carries the RateLimit-* headers; a rejection is 429 `ratelimit.exceeded` with
+Retry-After. (One middleware for both: every request pays for each middleware frame.)"""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from app.config import Settings
 from app.domain.errors import RateLimited
 from app.domain.ratelimit import Decision, Limit, RateLimiter, header_seconds
 from app.telemetry.security import SecurityEvents
+from app.web.authn import identify
 from app.web.client import client_address
 from app.web.handler import Handler
-from app.web.keys import PRINCIPAL
 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
@@ -35,15 +36,15 @@ def _headers(decision: Decision) -> dict[str, str]:
     }
 
 
-def ratelimit_middleware(
+def access_middleware(
     limiter: RateLimiter, limits: Limits, events: SecurityEvents
 ) -> web.typedefs.Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        principal = identify(request)
         path = request.path
         if path in UNLIMITED_PATHS:
             return await handler(request)
-        principal = request.get(PRINCIPAL)
         if request.method == "POST" and path in AUTH_PATHS:
             scope, key, limit = "ip", "auth:" + client_address(request, limits.trusted_hops), \
                 limits.auth

@@ -1,0 +1,344 @@
+"""The load benchmark: `make bench` (or `python bench/run.py`) writes bench/RESULTS.md.
+
+The service runs as production would (one process, every middleware, metrics, the access log at
+info to /dev/null, traces sampled at 10% to an OTLP endpoint, Sentry on), on the memory store and
+then on FerretDB, with a realistic catalog (200 items in 8 tags). wrk drives it from a separate
+process on loopback. Baselines run in the same session, interleaved round by round (A B C A B C,
+medians): bare aiohttp serving the same bytes, and FastAPI with its usual observability stack.
+Everything is reported as ratios against those baselines, never as absolute pass marks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PEER_PYTHON = BENCH / ".venv-peer" / "bin" / "python"
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CONNECTIONS = 32
+ADMIN = ("bench-admin@example.org", "bench admin password 123")
+SECRET_A, SECRET_R = "Bq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sA", "Rq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sB"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+@dataclass
+class Process:
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_path: str = "/catalog") -> Process:
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **self.env}
+        self.proc = subprocess.Popen([*self.command], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(self.url + ready_path, timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}") from None
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory(self, key: str) -> float:
+        """VmRSS (now) or VmHWM (peak), in MiB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(rf"{key}:\s+(\d+) kB", status).group(1)) / 1024
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    cpu_us_per_request: float
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(target: Process, path: str, *, seconds: float = SECONDS, connections: int = CONNECTIONS,
+        threads: int = 2, headers: tuple[str, ...] = (), script: str | None = None,
+        args: tuple[str, ...] = ()) -> Run:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    if script:
+        command += ["-s", str(BENCH / script)]
+    command.append(target.url + path)
+    if args:
+        command += ["--", *args]
+    cpu_before = target.cpu_seconds()
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = target.cpu_seconds() - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return Run(
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1)),
+        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)),
+        requests=requests,
+        errors=int(errors.group(1)) if errors else 0,
+        cpu_us_per_request=cpu / max(requests, 1) * 1e6,
+    )
+
+
+def median(runs: list[Run]) -> Run:
+    return Run(*(statistics.median(getattr(run, name) for run in runs) for name in
+                 ("rps", "p50_ms", "p99_ms", "requests", "errors", "cpu_us_per_request")))
+
+
+def service(name: str, sink: Process, **overrides: str) -> Process:
+    env = {
+        "APP_ENV": "development", "SEED_DEMO_DATA": "false", "LOG_LEVEL": "info",
+        "HOST": "127.0.0.1", "JWT_ACCESS_SECRET": SECRET_A, "JWT_REFRESH_SECRET": SECRET_R,
+        "BOOTSTRAP_ADMIN_EMAIL": ADMIN[0], "BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
+        "RATE_LIMIT_ANON_PER_MINUTE": "1000000", "RATE_LIMIT_USER_PER_MINUTE": "1000000",
+        "RATE_LIMIT_AUTH_PER_MINUTE": "1000000",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1", "SENTRY_DSN": f"http://key@127.0.0.1:{sink.port}/1",
+    }
+    env.update(overrides)
+    env = {key: value for key, value in env.items() if value != ""}
+    process = Process(name, [sys.executable, "-m", "app"], env)
+    process.env["PORT"] = str(process.port)
+    return process.start()
+
+
+def seed(target: Process, *, fresh: bool) -> dict[str, str]:
+    """200 items in 8 tags through the admin API; an item id, the catalog ETag, a refresh token."""
+    base = target.url
+    login = http("POST", base + "/auth/login", {"email": ADMIN[0], "password": ADMIN[1]})["data"]
+    token = login["accessToken"]
+    if fresh:
+        tags = ["python", "observability", "databases", "security", "performance", "devops",
+                "frontend", "testing"]
+        for slug in tags:
+            http("POST", base + "/admin/tags", {"slug": slug, "name": slug.title()}, token)
+        for n in range(200):
+            http("POST", base + "/admin/content", {
+                "title": f"Article {n}: notes on {tags[n % 8]} and {tags[(n * 3 + 1) % 8]}",
+                "url": f"https://example.org/articles/{n}",
+                "thumbnailUrl": f"https://example.org/thumbs/{n}.webp",
+                "tags": sorted({tags[n % 8], tags[(n * 3 + 1) % 8]}),
+            }, token)
+    item = http("GET", base + "/content?limit=1")["data"][0]["id"]
+    with urllib.request.urlopen(base + "/catalog") as response:
+        etag, body = response.headers["ETag"], response.read()
+    return {"item": item, "etag": etag, "refresh": login["refreshToken"], "body": body.decode()}
+
+
+def scenarios(target: Process, data: dict[str, str]) -> dict[str, Run]:
+    return {
+        "GET /catalog (200)": wrk(target, "/catalog"),
+        "GET /catalog (304)": wrk(target, "/catalog", headers=(f"If-None-Match: {data['etag']}",)),
+        "GET /content?limit=20": wrk(target, "/content?limit=20"),
+        "GET /content/{id}": wrk(target, f"/content/{data['item']}"),
+        "POST /auth/refresh (1 connection, chained)": wrk(
+            target, "/auth/refresh", threads=1, connections=1, script="refresh.lua",
+            args=(data["refresh"],)),
+    }
+
+
+def machine() -> str:
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+    return (f"{os.cpu_count()} cores ({cpu.group(1) if cpu else 'unknown CPU'}), "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+            f"{wrk_version.split(chr(10))[0].strip()}")
+
+
+def table(rows: list[tuple[str, Run]], baseline: Run | None = None) -> list[str]:
+    lines = ["| scenario | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx/3xx |"
+             + (" vs baseline |" if baseline else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|" if baseline else "")]
+    for name, run in rows:
+        ratio = f" {run.rps / baseline.rps:.2f}x |" if baseline else ""
+        lines.append(f"| {name} | {run.rps:,.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} | "
+                     f"{run.cpu_us_per_request:.0f} | {run.errors} |{ratio}")
+    return lines
+
+
+def main() -> None:  # one linear script, read top to bottom
+    started = time.time()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    report: list[str] = ["# Benchmark results", "",
+                         f"Generated by `make bench` on {when}; how to read it: bench/README.md.",
+                         f"Machine: {machine()}.",
+                         f"Load: wrk, {CONNECTIONS} connections, {SECONDS:g} s per run, "
+                         f"{ROUNDS} interleaved rounds (medians), loopback.", ""]
+    sink = Process("sink", [sys.executable, str(BENCH / "sink.py")])
+    sink.env["PORT"] = str(sink.port)
+    sink.command.append(str(sink.port))
+    processes: list[Process] = []
+    try:
+        sink.proc = subprocess.Popen(sink.command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        app = service("service", sink)
+        processes.append(app)
+        data = seed(app, fresh=True)
+        body_file = Path(tempfile.mkstemp(suffix=".json")[1])
+        body_file.write_bytes(data["body"].encode())
+        bare = Process("bare", [sys.executable, str(BENCH / "bare_app.py")])
+        bare.command += [str(bare.port), str(body_file)]
+        processes.append(bare.start())
+        peer = None
+        if PEER_PYTHON.exists():
+            peer = Process("peer", [str(PEER_PYTHON), str(BENCH / "peer_app.py")])
+            peer.command += [str(peer.port), str(body_file), sink.url]
+            processes.append(peer.start())
+
+        # 1. GET /catalog against the baselines, interleaved.
+        runs: dict[str, list[Run]] = {"service": [], "bare": [], "peer": []}
+        for _ in range(ROUNDS):
+            for name, target in (("service", app), ("bare", bare), ("peer", peer)):
+                if target is not None:
+                    wrk(target, "/catalog", seconds=1)  # warm up
+                    runs[name].append(wrk(target, "/catalog"))
+        service_run, bare_run = median(runs["service"]), median(runs["bare"])
+        report += ["## GET /catalog (200) against the baselines", "",
+                   f"Catalog body: {len(data['body'])} bytes (8 tags over 200 items).", ""]
+        rows = [("catalog-api (all telemetry on)", service_run), ("bare aiohttp", bare_run)]
+        if runs["peer"]:
+            rows.append(("FastAPI + instrumentator + OTel + Sentry", median(runs["peer"])))
+        report += table(rows, bare_run)
+        report += ["", f"- service / bare aiohttp: **{service_run.rps / bare_run.rps:.2f}x** "
+                   "(target ≥ 0.7x)"]
+        if runs["peer"]:
+            peer_run = median(runs["peer"])
+            report += [f"- service / FastAPI peer: **{service_run.rps / peer_run.rps:.1f}x** "
+                       "(target ≥ 5x)"]
+        report += [f"- p99 at {CONNECTIONS} connections: {service_run.p99_ms:.1f} ms "
+                   "(target < 50 ms)", ""]
+
+        # 2. Every scenario, memory store.
+        report += ["## Scenarios, memory store", ""]
+        memory_runs = scenarios(app, data)
+        report += table(list(memory_runs.items()))
+        report += [""]
+
+        # 3. Memory over 200,000 requests.
+        total, rss = 0, {}
+        while total < 200_000:
+            total += wrk(app, "/content?limit=20", seconds=2).requests
+            for mark in (100_000, 200_000):
+                if total >= mark and mark not in rss:
+                    rss[mark] = app.memory("VmRSS")
+        report += ["## Memory", "",
+                   f"- RSS after {total // 1000}k more requests: {rss[200_000]:.1f} MiB "
+                   f"(at 100k: {rss[100_000]:.1f} MiB; growth {rss[200_000] - rss[100_000]:+.1f}"
+                   " MiB); peak (VmHWM) {:.1f} MiB. Target: < 150 MiB, flat.".format(
+                       app.memory("VmHWM")), ""]
+        app.stop()
+        processes.remove(app)
+
+        # 4. What each telemetry part costs on GET /catalog (service restarted per variant).
+        variants = {
+            "all on (10% tracing, Sentry, access log)": {},
+            "no access log (LOG_LEVEL=warn)": {"LOG_LEVEL": "warn"},
+            "tracing 0%": {"OTEL_TRACES_SAMPLER_ARG": "0"},
+            "tracing 100%": {"OTEL_TRACES_SAMPLER_ARG": "1"},
+            "tracing off (no endpoint)": {"OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+            "Sentry off (no DSN)": {"SENTRY_DSN": ""},
+            "tracing and Sentry off": {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "SENTRY_DSN": ""},
+            "tracing, Sentry and access log off (metrics only)": {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "", "SENTRY_DSN": "", "LOG_LEVEL": "warn"},
+        }
+        variant_runs: dict[str, list[Run]] = {name: [] for name in variants}
+        for _ in range(max(2, ROUNDS - 1)):
+            for name, overrides in variants.items():
+                target = service("variant", sink, **overrides)
+                seed(target, fresh=True)
+                wrk(target, "/catalog", seconds=1)
+                variant_runs[name].append(wrk(target, "/catalog"))
+                target.stop()
+        base = median(variant_runs["all on (10% tracing, Sentry, access log)"])
+        report += ["## The cost of each telemetry part (GET /catalog)", ""]
+        report += table([(name, median(r)) for name, r in variant_runs.items()], base)
+        report += ["", "The last column is throughput relative to everything on.", ""]
+
+        # 5. FerretDB.
+        build = subprocess.run([str(ROOT / "tests/ferretdb/build.sh")], capture_output=True,
+                               text=True)
+        if build.returncode == 0:
+            data_dir = tempfile.mkdtemp(prefix="bench-ferretdb-")
+            database = Process("ferretdb", [build.stdout.strip(), "-data", data_dir])
+            database.command += ["-listen", f"127.0.0.1:{database.port}"]
+            database.proc = subprocess.Popen(database.command, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.DEVNULL)
+            processes.append(database)
+            time.sleep(1)
+            mongo = service("service-ferretdb", sink,
+                            MONGO_URI=f"mongodb://127.0.0.1:{database.port}/", MONGO_DB="bench")
+            processes.append(mongo)
+            mongo_data = seed(mongo, fresh=True)
+            report += ["## Scenarios, MongoDB store (FerretDB v1.24.2, SQLite)", ""]
+            report += table(list(scenarios(mongo, mongo_data).items()))
+            report += ["", "FerretDB translates every command to SQLite in the same machine's "
+                       "other core; these figures measure it as much as the service.", ""]
+        report += [f"Benchmark time: {time.time() - started:.0f} s."]
+    finally:
+        for process in processes:
+            process.stop()
+        if sink.proc is not None:
+            sink.proc.terminate()
+    (BENCH / "RESULTS.md").write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
