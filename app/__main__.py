@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from app import cli
 from app.config import ConfigError, Settings, load_settings
@@ -20,7 +21,9 @@ EX_CONFIG = 78
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="catalog-api")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="run the HTTP server (the default)")
+    serve = commands.add_parser("serve", help="run the HTTP server (the default)")
+    serve.add_argument("--from-backup", type=Path, metavar="DIR",
+                       help="load a backup into the memory store first (local debugging)")
     cli.add_commands(commands)
     return parser
 
@@ -42,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings.log_level)
         for warning in settings.warnings:
             get_logger("app").warning(warning)
-        asyncio.run(serve(settings))
+        from_backup = getattr(args, "from_backup", None)
+        if from_backup is not None and settings.mongo_uri is not None:
+            print("configuration error: MONGO_URI: --from-backup loads into the embedded "
+                  "memory store; unset MONGO_URI", file=sys.stderr)
+            return EX_CONFIG
+        asyncio.run(serve(settings, from_backup=from_backup))
         return 0
     # Operator commands keep stdout for their results; logs (warnings) go to stderr.
     setup_logging(settings.log_level, stream=sys.stderr)

@@ -1,4 +1,4 @@
-"""Operator commands (`python -m app users|tokens|seed-demo ...`) for the runbooks.
+"""Operator commands (`python -m app users|tokens|seed-demo|backup|restore ...`).
 
 They use the configured store (MongoDB in production) and print JSON lines, so their output
 pipes into jq like the service's logs.
@@ -10,9 +10,12 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from app import __version__
 from app.config import Settings
@@ -23,7 +26,7 @@ from app.domain.content.service import ContentService
 from app.domain.errors import AppError
 from app.domain.events import EventBus
 from app.domain.validation import Body, parse
-from app.store import Store, open_store
+from app.store import Store, backup, open_store
 from app.telemetry import Telemetry
 from app.web.app import build_auth
 
@@ -37,6 +40,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     commands.add_parser(
         "seed-demo", help="load the demo catalog (missing tags; items only into an empty catalog)"
     )
+    backup = commands.add_parser("backup", help="write a backup in mongodump's layout")
+    backup.add_argument("--out", required=True, type=Path, metavar="DIR")
+    restore = commands.add_parser("restore", help="restore a backup (ours or mongodump's)")
+    restore.add_argument("--from", required=True, type=Path, metavar="DIR", dest="source")
+    restore.add_argument("--drop", action="store_true",
+                         help="replace the collections of a database that is not empty")
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -77,6 +86,8 @@ async def run(
 ) -> int:
     """Run one operator command; the store is opened here unless one is given (tests)."""
     emit = out or (lambda line: print(orjson.dumps(line).decode(), flush=True))
+    if args.command in ("backup", "restore"):
+        return await _backup_or_restore(args, settings, emit)
     own_store = store is None
     if store is None:
         store = open_store(settings)
@@ -111,3 +122,33 @@ async def run(
     finally:
         if own_store:
             await store.close()
+
+
+async def _backup_or_restore(
+    args: argparse.Namespace, settings: Settings, emit: Callable[[dict[str, Any]], None]
+) -> int:
+    if settings.mongo_uri is None:
+        print(f"error: {args.command} needs MONGO_URI (the memory store has nothing to keep; "
+              "to debug with a backup locally: python -m app serve --from-backup DIR)",
+              file=sys.stderr)
+        return 1
+    # No per-operation timeout: a large collection takes as long as it takes.
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5,
+        w="majority", tz_aware=True,
+    )
+    try:
+        if args.command == "backup":
+            for report in await backup.backup(client, settings.mongo_db, args.out):
+                emit({"collection": report.name, "documents": report.documents,
+                      "sha256": report.sha256})
+        else:
+            for report in await backup.restore(client, args.source, database=settings.mongo_db,
+                                               drop=args.drop):
+                emit({"restored": report.name, "documents": report.documents})
+        return 0
+    except (backup.BackupError, PyMongoError) as exc:
+        print(f"error: {args.command}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()

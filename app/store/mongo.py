@@ -24,6 +24,16 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.errors import Conflict, DependencyUnavailable
+from app.store.documents import (
+    CONTENT_FIELDS,
+    content_document,
+    content_from_document,
+    tag_from_document,
+    token_document,
+    token_from_document,
+    user_document,
+    user_from_document,
+)
 from app.telemetry import fields, get_logger
 
 log = get_logger(__name__)
@@ -42,88 +52,6 @@ def unavailable_on_failure(operation: str) -> Iterator[None]:
         if isinstance(exc, ConnectionFailure) or exc.timeout:
             raise DependencyUnavailable(f"The database did not answer ({operation})") from exc
         raise
-
-
-def _user_doc(user: User) -> dict[str, Any]:
-    return {
-        "_id": user.id,
-        "email": user.email,
-        "passwordHash": user.password_hash,
-        "roles": list(user.roles),
-        "createdAt": user.created_at,
-        "updatedAt": user.updated_at,
-    }
-
-
-def _user(doc: dict[str, Any] | None) -> User | None:
-    if doc is None:
-        return None
-    return User(
-        id=doc["_id"],
-        email=doc["email"],
-        password_hash=doc["passwordHash"],
-        roles=tuple(doc["roles"]),
-        created_at=doc["createdAt"],
-        updated_at=doc["updatedAt"],
-    )
-
-
-def _token_doc(token: RefreshToken) -> dict[str, Any]:
-    doc: dict[str, Any] = {} if token.parent_jti is None else {"parentJti": token.parent_jti}
-    return doc | {
-        "jti": token.jti,
-        "userId": token.user_id,
-        "familyId": token.family_id,
-        "createdAt": token.created_at,
-        "expiresAt": token.expires_at,
-        "usedAt": token.used_at,
-        "revokedAt": token.revoked_at,
-        "replacedBy": token.replaced_by,
-    }
-
-
-def _token(doc: dict[str, Any] | None) -> RefreshToken | None:
-    if doc is None:
-        return None
-    return RefreshToken(
-        jti=doc["jti"],
-        user_id=doc["userId"],
-        family_id=doc["familyId"],
-        created_at=doc["createdAt"],
-        expires_at=doc["expiresAt"],
-        used_at=doc.get("usedAt"),
-        revoked_at=doc.get("revokedAt"),
-        replaced_by=doc.get("replacedBy"),
-        parent_jti=doc.get("parentJti"),
-    )
-
-
-def _tag(doc: dict[str, Any]) -> Tag:
-    return Tag(doc["_id"], doc["slug"], doc["name"], doc["createdAt"], doc["updatedAt"])
-
-
-_CONTENT_FIELDS = {
-    "title": "title", "url": "url", "thumbnail_url": "thumbnailUrl", "tags": "tags",
-    "is_active": "isActive", "created_at": "createdAt", "updated_at": "updatedAt",
-}
-
-
-def _content_doc(item: ContentItem) -> dict[str, Any]:
-    doc: dict[str, Any] = {"_id": item.id}
-    for field, key in _CONTENT_FIELDS.items():
-        value = getattr(item, field)
-        doc[key] = list(value) if field == "tags" else value
-    return doc
-
-
-def _content(doc: dict[str, Any] | None) -> ContentItem | None:
-    if doc is None:
-        return None
-    return ContentItem(
-        id=doc["_id"], title=doc["title"], url=doc["url"], thumbnail_url=doc.get("thumbnailUrl"),
-        tags=tuple(doc["tags"]), is_active=doc["isActive"],
-        created_at=doc["createdAt"], updated_at=doc["updatedAt"],
-    )
 
 
 async def _index_names(collection: Any) -> set[str]:
@@ -243,17 +171,17 @@ class MongoStore:
     async def create_user(self, user: User) -> None:
         try:
             with unavailable_on_failure("users.insert"):
-                await self._users.insert_one(_user_doc(user))
+                await self._users.insert_one(user_document(user))
         except Conflict:
             raise Conflict("A user with this email already exists") from None
 
     async def get_user(self, user_id: str) -> User | None:
         with unavailable_on_failure("users.find"):
-            return _user(await self._users.find_one({"_id": user_id}))
+            return user_from_document(await self._users.find_one({"_id": user_id}))
 
     async def get_user_by_email(self, email: str) -> User | None:
         with unavailable_on_failure("users.find"):
-            return _user(await self._users.find_one({"email": email}))
+            return user_from_document(await self._users.find_one({"email": email}))
 
     async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None:
         with unavailable_on_failure("users.update"):
@@ -291,11 +219,11 @@ class MongoStore:
 
     async def insert_refresh_token(self, token: RefreshToken) -> None:
         with unavailable_on_failure("refresh_tokens.insert"):
-            await self._tokens.insert_one(_token_doc(token))
+            await self._tokens.insert_one(token_document(token))
 
     async def get_refresh_token(self, jti: str) -> RefreshToken | None:
         with unavailable_on_failure("refresh_tokens.find"):
-            return _token(await self._tokens.find_one({"jti": jti}))
+            return token_from_document(await self._tokens.find_one({"jti": jti}))
 
     async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
         with unavailable_on_failure("refresh_tokens.mark_used"):
@@ -318,7 +246,7 @@ class MongoStore:
             cursor = self._tokens.find({"userId": user_id}).sort(
                 [("createdAt", DESCENDING), ("jti", DESCENDING)]
             )
-            return [token for doc in await cursor.to_list() if (token := _token(doc))]
+            return [token for doc in await cursor.to_list() if (token := token_from_document(doc))]
 
     # tags and content
 
@@ -334,7 +262,8 @@ class MongoStore:
 
     async def list_tags(self) -> list[Tag]:
         with unavailable_on_failure("tags.list"):
-            return [_tag(doc) for doc in await self._tags.find().sort("slug").to_list()]
+            docs = await self._tags.find().sort("slug").to_list()
+        return [tag_from_document(doc) for doc in docs]
 
     async def existing_tag_slugs(self, slugs: list[str]) -> set[str]:
         with unavailable_on_failure("tags.find"):
@@ -367,7 +296,7 @@ class MongoStore:
                     {"tags": slug}, {"$set": {"tags.$": new_slug, "updatedAt": at}},
                     session=session,
                 )
-            return _tag(doc)
+            return tag_from_document(doc)
 
         try:
             with unavailable_on_failure("tags.rename"):
@@ -378,16 +307,16 @@ class MongoStore:
 
     async def insert_content(self, item: ContentItem) -> None:
         with unavailable_on_failure("content.insert"):
-            await self._content.insert_one(_content_doc(item))
+            await self._content.insert_one(content_document(item))
 
     async def get_content(self, item_id: str) -> ContentItem | None:
         with unavailable_on_failure("content.find"):
-            return _content(await self._content.find_one({"_id": item_id}))
+            return content_from_document(await self._content.find_one({"_id": item_id}))
 
     async def update_content(
         self, item_id: str, changes: dict[str, Any], at: datetime
     ) -> ContentItem | None:
-        update = {_CONTENT_FIELDS[field]: value for field, value in changes.items()}
+        update = {CONTENT_FIELDS[field]: value for field, value in changes.items()}
         if "tags" in update:
             update["tags"] = list(update["tags"])
         update["updatedAt"] = at
@@ -396,7 +325,7 @@ class MongoStore:
                 {"_id": item_id}, {"$set": update},
                 return_document=pymongo.ReturnDocument.AFTER,
             )
-        return _content(doc)
+        return content_from_document(doc)
 
     async def delete_content(self, item_id: str) -> bool:
         with unavailable_on_failure("content.delete"):
@@ -414,7 +343,7 @@ class MongoStore:
             selector["title"] = {"$regex": re.escape(query.text), "$options": "i"}
         with unavailable_on_failure("content.list"):
             cursor = self._content.find(selector).sort("_id", DESCENDING).limit(query.limit)
-            return [item for doc in await cursor.to_list() if (item := _content(doc))]
+            return [item for doc in await cursor.to_list() if (item := content_from_document(doc))]
 
     async def active_counts_by_tag(self) -> dict[str, int]:
         pipeline = [

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
 from app import __version__
 from app.config import Settings
+from app.store.backup import load_into
+from app.store.memory import MemoryStore
 from app.telemetry import fields, get_logger
 from app.web.app import create_app
 from app.web.keys import LIFECYCLE, STORE
@@ -22,8 +25,13 @@ from app.web.keys import LIFECYCLE, STORE
 log = get_logger("app")
 
 
-async def serve(settings: Settings) -> None:
-    app = create_app(settings)
+async def serve(settings: Settings, *, from_backup: Path | None = None) -> None:
+    store = None
+    if from_backup is not None:
+        store = MemoryStore()
+        loaded = await load_into(store, from_backup)
+        log.info("store.loaded_backup", extra=fields(source=str(from_backup), **loaded))
+    app = create_app(settings, store=store)
     runner = web.AppRunner(
         app,
         access_log=None,  # replaced by our request.completed line
