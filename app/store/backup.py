@@ -89,6 +89,21 @@ async def backup(client: AsyncMongoClient[Any], database: str, out: Path) -> lis
     return reports
 
 
+async def _replace(db: Any, staging: Any, collection: str) -> None:
+    """Rename the staging collection over the real one: atomically where the server can
+    (renameCollection with dropTarget); otherwise drop, then rename (FerretDB v1)."""
+    if collection not in await db.list_collection_names():
+        await staging.rename(collection)
+        return
+    try:
+        await staging.rename(collection, dropTarget=True)
+    except OperationFailure as exc:
+        if exc.code != _NOT_IMPLEMENTED:
+            raise
+        await db[collection].drop()
+        await staging.rename(collection)
+
+
 def read_backup(source: Path, database: str | None = None) -> tuple[str, dict[str, Any]]:
     """The database name and the manifest (rebuilt from the files for a plain mongodump)."""
     manifest_path = source / MANIFEST
@@ -158,7 +173,7 @@ async def restore(
             expected = manifest["collections"][collection]["documents"]
             if expected is not None and count != expected:
                 raise BackupError(f"{collection}: restored {count} documents, expected {expected}")
-            await staging.rename(collection, dropTarget=True)
+            await _replace(db, staging, collection)
         except (BackupError, OperationFailure) as exc:
             await staging.drop()
             restored = ", ".join(r.name for r in done) or "none"

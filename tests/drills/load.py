@@ -1,7 +1,8 @@
 """Steady load for the outage drill, from its own process: python load.py BASE_URL TOKEN SECONDS
-OUT.jsonl. Each request becomes one JSON line: when it started (monotonic seconds since the
-start), what it asked, the status, the error code, how long it took, and the id of an
-acknowledged write. A second line per second samples app_dependency_up from /metrics."""
+OUT.jsonl. Each request becomes one JSON line: when it started (`at`, wall-clock seconds, so the
+drill can line it up with the moment it killed the database), what it asked, the status, the
+error code, how long it took, and the id of an acknowledged write. Four times a second a line
+samples app_dependency_up from /metrics."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 
 import aiohttp
 
-PATHS = ["/content?limit=5", "/catalog", "/meta", "/health", "/ready"]
+PATHS = ["/content?limit=5", "/catalog", "/meta"]
 
 
 async def main(base: str, token: str, seconds: float, out_path: str) -> None:
@@ -38,9 +39,15 @@ async def main(base: str, token: str, seconds: float, out_path: str) -> None:
                 await call(session, "POST", "/admin/content", body)
                 await asyncio.sleep(0.05)
 
+        async def probes(session: aiohttp.ClientSession) -> None:
+            # As an orchestrator would: every 100 ms, independently of the other load.
+            while time.monotonic() - started < seconds:
+                await asyncio.gather(call(session, "GET", "/health", None),
+                                     call(session, "GET", "/ready", None), asyncio.sleep(0.1))
+
         async def gauge(session: aiohttp.ClientSession) -> None:
             while time.monotonic() - started < seconds:
-                at = time.monotonic() - started
+                at = time.time()
                 async with session.get(base + "/metrics") as response:
                     text = await response.text()
                 value = next((line.rsplit(" ", 1)[1] for line in text.splitlines()
@@ -50,7 +57,7 @@ async def main(base: str, token: str, seconds: float, out_path: str) -> None:
 
         async def call(session: aiohttp.ClientSession, method: str, path: str,
                        body: dict | None) -> None:
-            at = time.monotonic() - started
+            at = time.time()
             event: dict[str, object] = {"kind": "request", "at": at, "method": method,
                                         "path": path}
             try:
@@ -60,20 +67,20 @@ async def main(base: str, token: str, seconds: float, out_path: str) -> None:
                 ) as response:
                     payload = await response.json(content_type=None)
                     event["status"] = response.status
-                    if response.status >= 400:
+                    if response.status >= 400 and "error" in payload:  # probes answer data
                         event["code"] = payload["error"]["code"]
                     elif method == "POST":
                         event["id"] = payload["data"]["id"]
             except (TimeoutError, aiohttp.ClientError) as exc:
                 event["status"] = 0
                 event["code"] = type(exc).__name__
-            event["duration"] = time.monotonic() - started - at
+            event["duration"] = time.time() - at
             record(**event)
 
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             await asyncio.gather(*(reads(session, n) for n in range(4)), writes(session),
-                                 gauge(session))
+                                 probes(session), gauge(session))
 
 
 if __name__ == "__main__":
