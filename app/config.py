@@ -42,6 +42,7 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "RATE_LIMIT_USER_PER_MINUTE",
     "RATE_LIMIT_AUTH_PER_MINUTE",
     "RATE_LIMIT_MAX_KEYS",
+    "RATE_LIMIT_BACKEND",
     "CATALOG_REFRESH_SECONDS",
     "CATALOG_CACHE_CONTROL",
     "SEED_DEMO_DATA",
@@ -114,6 +115,7 @@ class Settings:
     rate_limit_user_per_minute: int = 600
     rate_limit_auth_per_minute: int = 10
     rate_limit_max_keys: int = 100_000
+    rate_limit_backend: str = "memory"  # memory: per process; mongo: shared by all instances
     catalog_refresh_seconds: float = 30.0
     catalog_cache_control: str = "public, max-age=60, stale-while-revalidate=300"
     seed_demo_data: bool = True
@@ -272,6 +274,13 @@ def _sentry_dsn(env: _Reader) -> str | None:
     return dsn
 
 
+def _rate_limit_backend(env: _Reader, mongo_uri: str | None) -> str:
+    backend = env.choice("RATE_LIMIT_BACKEND", "memory", ("memory", "mongo"))
+    if backend == "mongo" and mongo_uri is None:
+        raise ConfigError("RATE_LIMIT_BACKEND", "mongo needs MONGO_URI")
+    return backend
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the environment (the process's own unless given); raise ConfigError
     naming the first bad variable."""
@@ -328,6 +337,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "RATE_LIMIT_AUTH_PER_MINUTE", 10, low=1, high=1_000_000
         ),
         rate_limit_max_keys=env.integer("RATE_LIMIT_MAX_KEYS", 100_000, low=100, high=10_000_000),
+        rate_limit_backend=_rate_limit_backend(env, mongo_uri),
         catalog_refresh_seconds=env.number("CATALOG_REFRESH_SECONDS", 30.0, low=0.2, high=3600),
         catalog_cache_control=env.string(
             "CATALOG_CACHE_CONTROL", "public, max-age=60, stale-while-revalidate=300"

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,9 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._state)
 
+    async def prepare(self) -> None:
+        return None  # nothing to set up in memory
+
     def hit(self, key: str, limit: Limit) -> Decision:
         now = self._clock()
         entry = self._state.pop(key, None)  # re-inserted below: dict order is recency
@@ -83,3 +87,22 @@ class RateLimiter:
 def header_seconds(value: float) -> int:
     """Whole seconds for Retry-After / RateLimit-Reset: rounded up, so waiting that long works."""
     return max(0, math.ceil(value - 1e-9))
+
+
+class Limiter(Protocol):
+    """Where the counts live: in this process (RateLimiter) or shared by every instance (the
+    MongoDB backend, whose `hit` is a coroutine: one round trip per limited request)."""
+
+    def hit(self, key: str, limit: Limit) -> Decision | Awaitable[Decision]: ...
+
+    async def prepare(self) -> None:
+        """Set up storage (indexes); must not fail when the database is down."""
+
+
+def fixed_window_decision(count: int, limit: Limit, window_end: float, now: float) -> Decision:
+    """The decision for the `count`-th request of a fixed window (the shared backend's rule:
+    one atomic increment per request, no read-modify-write)."""
+    left = window_end - now
+    if count > limit.count:
+        return Decision(False, limit.count, 0, left, left, first_rejection=count == limit.count + 1)
+    return Decision(True, limit.count, limit.count - count, left, 0.0)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
+from app.domain.ratelimit import Limiter
 
 
 class UserStore(Protocol):
@@ -85,6 +86,10 @@ class ContentStore(Protocol):
 
     async def active_counts_by_tag(self) -> dict[str, int]: ...
 
+    async def catalog_stamp(self) -> int:
+        """A number every content or tag write changes: one cheap read tells an instance whether
+        its cached catalog is stale (instead of rebuilding it to find out)."""
+
 
 class Store(UserStore, RefreshTokenStore, ContentStore, Protocol):
     name: str
@@ -97,3 +102,6 @@ class Store(UserStore, RefreshTokenStore, ContentStore, Protocol):
         """Round-trip to the database within `timeout` seconds or raise DependencyUnavailable."""
 
     async def close(self) -> None: ...
+
+    def shared_rate_limiter(self) -> Limiter:
+        """A rate limiter whose counts every instance on this store shares."""

@@ -16,6 +16,7 @@ from typing import Any
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.errors import Conflict
+from app.domain.ratelimit import RateLimiter
 
 
 class MemoryStore:
@@ -30,6 +31,7 @@ class MemoryStore:
         self._families: dict[str, tuple[str, bool, datetime]] = {}
         self._tags: dict[str, Tag] = {}
         self._content: dict[str, ContentItem] = {}
+        self._stamp = 0
 
     async def connect(self) -> None:
         return None
@@ -39,6 +41,10 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+    def shared_rate_limiter(self) -> RateLimiter:
+        # One process holds all the memory store's state, so its limiter is the process's own.
+        return RateLimiter()
 
     # users
 
@@ -118,6 +124,7 @@ class MemoryStore:
     # tags and content
 
     async def create_tag(self, tag: Tag) -> None:
+        self._stamp += 1
         if any(existing.slug == tag.slug for existing in self._tags.values()):
             raise Conflict(f"Tag {tag.slug!r} already exists")
         self._tags[tag.id] = tag
@@ -136,6 +143,7 @@ class MemoryStore:
             return None
         if new_slug != slug and any(other.slug == new_slug for other in self._tags.values()):
             raise Conflict(f"Tag {new_slug!r} already exists")
+        self._stamp += 1
         renamed = replace(tag, slug=new_slug, name=new_name or tag.name, updated_at=at)
         self._tags[tag.id] = renamed
         for item in list(self._content.values()):
@@ -145,6 +153,7 @@ class MemoryStore:
         return renamed
 
     async def insert_content(self, item: ContentItem) -> None:
+        self._stamp += 1
         self._content[item.id] = item
 
     async def get_content(self, item_id: str) -> ContentItem | None:
@@ -156,10 +165,12 @@ class MemoryStore:
         item = self._content.get(item_id)
         if item is None:
             return None
+        self._stamp += 1
         self._content[item_id] = replace(item, **changes, updated_at=at)
         return self._content[item_id]
 
     async def delete_content(self, item_id: str) -> bool:
+        self._stamp += 1
         return self._content.pop(item_id, None) is not None
 
     async def list_content(self, query: ContentQuery) -> list[ContentItem]:
@@ -180,3 +191,6 @@ class MemoryStore:
             if item.is_active:
                 counts.update(item.tags)
         return dict(counts)
+
+    async def catalog_stamp(self) -> int:
+        return self._stamp

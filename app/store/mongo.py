@@ -34,6 +34,7 @@ from app.store.documents import (
     user_document,
     user_from_document,
 )
+from app.store.ratelimit_mongo import MongoRateLimiter
 from app.telemetry import fields, get_logger
 
 log = get_logger(__name__)
@@ -100,6 +101,7 @@ class MongoStore:
         self._families = self._db["refresh_families"]
         self._tags = self._db["tags"]
         self._content = self._db["content"]
+        self._meta = self._db["meta"]
 
     # lifecycle
 
@@ -117,6 +119,10 @@ class MongoStore:
 
     async def close(self) -> None:
         await self._client.close()
+
+    def shared_rate_limiter(self) -> MongoRateLimiter:
+        """Limits counted in the database, so they hold across instances."""
+        return MongoRateLimiter(self._db["rate_limits"])
 
     async def _prepare_once(self) -> None:
         """Indexes and capabilities, once the server answers (it may be down at start). A
@@ -259,6 +265,7 @@ class MongoStore:
                 })
         except Conflict:
             raise Conflict(f"Tag {tag.slug!r} already exists") from None
+        await self._bump_catalog()
 
     async def list_tags(self) -> list[Tag]:
         with unavailable_on_failure("tags.list"):
@@ -301,13 +308,16 @@ class MongoStore:
         try:
             with unavailable_on_failure("tags.rename"):
                 async with self._client.start_session() as session:
-                    return await session.with_transaction(rename)
+                    renamed = await session.with_transaction(rename)
+            await self._bump_catalog()
+            return renamed
         except Conflict:
             raise Conflict(f"Tag {new_slug!r} already exists") from None
 
     async def insert_content(self, item: ContentItem) -> None:
         with unavailable_on_failure("content.insert"):
             await self._content.insert_one(content_document(item))
+        await self._bump_catalog()
 
     async def get_content(self, item_id: str) -> ContentItem | None:
         with unavailable_on_failure("content.find"):
@@ -325,11 +335,13 @@ class MongoStore:
                 {"_id": item_id}, {"$set": update},
                 return_document=pymongo.ReturnDocument.AFTER,
             )
+        await self._bump_catalog()
         return content_from_document(doc)
 
     async def delete_content(self, item_id: str) -> bool:
         with unavailable_on_failure("content.delete"):
             result = await self._content.delete_one({"_id": item_id})
+        await self._bump_catalog()
         return result.deleted_count == 1
 
     async def list_content(self, query: ContentQuery) -> list[ContentItem]:
@@ -354,3 +366,13 @@ class MongoStore:
         with unavailable_on_failure("content.counts"):
             docs = await (await self._content.aggregate(pipeline)).to_list()
         return {doc["_id"]: doc["count"] for doc in docs}
+
+    async def catalog_stamp(self) -> int:
+        with unavailable_on_failure("meta.catalog"):
+            doc = await self._meta.find_one({"_id": "catalog"})
+        return int(doc["stamp"]) if doc else 0
+
+    async def _bump_catalog(self) -> None:
+        # Every instance compares this with what it built its cache from.
+        with unavailable_on_failure("meta.catalog"):
+            await self._meta.update_one({"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True)

@@ -77,6 +77,10 @@ def _store_context(
         )
         app[STORE] = store
         await store.connect()
+        if app[SETTINGS].rate_limit_backend == "mongo":
+            limiter = store.shared_rate_limiter()
+            await limiter.prepare()
+            app[RATE_LIMITER] = limiter
         yield
         if given is None:
             await store.close()
@@ -105,7 +109,7 @@ async def _refresh_catalog_forever(cache: CatalogCache, period: float) -> None:
     while True:
         await asyncio.sleep(period if cache.primed else min(period, 1.0))
         try:
-            await cache.rebuild()
+            await cache.refresh()
         except DependencyUnavailable:
             if not failing:
                 log.warning("catalog.refresh_failed: the store is unavailable; serving the "
@@ -173,7 +177,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
             edge_middleware(settings),
             telemetry_middleware(telemetry),
             error_middleware,
-            access_middleware(limiter, Limits(settings), telemetry.security),
+            access_middleware(Limits(settings), telemetry.security),
         ],
         client_max_size=settings.max_body_bytes,
     )

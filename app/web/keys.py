@@ -10,7 +10,7 @@ from app.domain.auth.service import AuthService
 from app.domain.content.catalog import CatalogCache
 from app.domain.content.service import ContentService
 from app.domain.errors import AppError
-from app.domain.ratelimit import RateLimiter
+from app.domain.ratelimit import Limiter
 from app.lifecycle import Lifecycle
 from app.store import Store
 from app.telemetry import RequestContext, Telemetry
@@ -23,7 +23,7 @@ OPERATIONS = web.AppKey("operations", list)
 AUTH = web.AppKey("auth", AuthService)
 CONTENT = web.AppKey("content", ContentService)
 CATALOG = web.AppKey("catalog", CatalogCache)
-RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+RATE_LIMITER = web.AppKey("rate_limiter", Limiter)
 TELEMETRY = web.AppKey("telemetry", Telemetry)
 
 REQUEST_CONTEXT = web.RequestKey("request_context", RequestContext)

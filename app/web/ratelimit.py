@@ -10,11 +10,12 @@ from aiohttp import web
 
 from app.config import Settings
 from app.domain.errors import RateLimited
-from app.domain.ratelimit import Decision, Limit, RateLimiter, header_seconds
+from app.domain.ratelimit import Decision, Limit, header_seconds
 from app.telemetry.security import SecurityEvents
 from app.web.authn import identify
 from app.web.client import client_address
 from app.web.handler import Handler
+from app.web.keys import RATE_LIMITER
 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
@@ -36,9 +37,7 @@ def _headers(decision: Decision) -> dict[str, str]:
     }
 
 
-def access_middleware(
-    limiter: RateLimiter, limits: Limits, events: SecurityEvents
-) -> web.typedefs.Middleware:
+def access_middleware(limits: Limits, events: SecurityEvents) -> web.typedefs.Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         principal = identify(request)
@@ -53,7 +52,9 @@ def access_middleware(
         else:
             scope, key, limit = "ip", "ip:" + client_address(request, limits.trusted_hops), \
                 limits.anonymous
-        decision = limiter.hit(key, limit)
+        decision = request.app[RATE_LIMITER].hit(key, limit)
+        if not isinstance(decision, Decision):  # the shared backend: one database round trip
+            decision = await decision
         headers = _headers(decision)
         if not decision.allowed:
             retry = str(max(1, header_seconds(decision.retry_after)))

@@ -86,3 +86,22 @@ async def test_rename_tag(store):
     with pytest.raises(Conflict):
         await store.rename_tag("python", "go", None, at)
     assert await store.rename_tag("missing", "x", None, at) is None
+
+
+async def test_the_catalog_stamp_moves_on_every_catalog_write(store):
+    stamps = [await store.catalog_stamp()]
+
+    async def moved() -> bool:
+        stamps.append(await store.catalog_stamp())
+        return stamps[-1] != stamps[-2]
+
+    await store.create_tag(a_tag("python"))
+    assert await moved()
+    item = an_item("python")
+    await store.insert_content(item)
+    assert await moved()
+    await store.update_content(item.id, {"title": "x"}, utcnow())
+    assert await moved()
+    assert not await moved()  # reads do not move it
+    await store.delete_content(item.id)
+    assert await moved()

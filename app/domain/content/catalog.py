@@ -1,8 +1,9 @@
 """The catalog cache: active tags with counts of active items, built from the store, kept in
 memory and served as ready-made bytes with a strong ETag.
 
-It is rebuilt when content or tags change (the event bus) and periodically (so instances that
-did not see a change converge). The body depends only on the data, never on the instance, so
+It is rebuilt when content or tags change (the event bus), and checked periodically so that
+instances that did not see a change converge: the check reads the store's catalog stamp, and
+rebuilds only when it moved. The body depends only on the data, never on the instance, so
 every instance computes the same version and ETag for the same catalog.
 """
 
@@ -23,6 +24,7 @@ class CatalogSnapshot:
     body: bytes  # the `data` document, serialized once
     etag: str  # strong: quoted hash of `body`
     tag_count: int
+    stamp: int  # the store's catalog stamp it was built from
 
 
 class CatalogCache:
@@ -52,8 +54,16 @@ class CatalogCache:
         self.misses += 1
         return await self.rebuild()
 
+    async def refresh(self) -> CatalogSnapshot:
+        """Rebuild only if the store's catalog stamp moved: one read when nothing changed."""
+        snapshot = self._snapshot
+        if snapshot is not None and await self._store.catalog_stamp() == snapshot.stamp:
+            return snapshot
+        return await self.rebuild()
+
     async def rebuild(self) -> CatalogSnapshot:
         async with self._lock:
+            stamp = await self._store.catalog_stamp()  # read first: a later write moves it again
             tags = await self._store.list_tags()
             counts = await self._store.active_counts_by_tag()
             entries = [
@@ -64,6 +74,6 @@ class CatalogCache:
             version = hashlib.sha256(orjson.dumps(entries)).hexdigest()[:16]
             body = orjson.dumps({"version": version, "tags": entries})
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            snapshot = CatalogSnapshot(version, body, etag, len(entries))
+            snapshot = CatalogSnapshot(version, body, etag, len(entries), stamp)
             self._snapshot = snapshot
             return snapshot
