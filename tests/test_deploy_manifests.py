@@ -1,0 +1,104 @@
+"""The Kubernetes manifests, checked offline: core kinds against the Kubernetes JSON schemas
+(kubernetes-validate), the operator's CRDs by structure, and what they must say."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from app.config import KNOWN_VARIABLES
+from tests.service import REPO
+
+K8S = REPO / "deploy" / "k8s"
+BASE = K8S / "base"
+VERSION = kubernetes_validate.latest_version()
+
+
+def load(path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def base_resources() -> dict[str, dict]:
+    kustomization = load(BASE / "kustomization.yaml")
+    return {name: load(BASE / name) for name in kustomization["resources"]}
+
+
+def merge(base: dict, patch: dict) -> dict:
+    """A strategic-merge-patch stand-in good enough for our patch: dicts merge, the rest replace."""
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@pytest.mark.parametrize("name", ["configmap.yaml", "deployment.yaml", "service.yaml",
+                                  "hpa.yaml", "pdb.yaml", "secret.example.yaml"])
+def test_core_kinds_are_valid(name):
+    kubernetes_validate.validate(load(BASE / name), VERSION, strict=True)
+
+
+def test_the_production_overlay_is_valid():
+    overlay = load(K8S / "overlays/production/kustomization.yaml")
+    assert (K8S / "overlays/production" / overlay["resources"][0] / "kustomization.yaml").exists()
+    for patch in overlay["patches"]:
+        patched = merge(load(BASE / "deployment.yaml"),
+                        load(K8S / "overlays/production" / patch["path"]))
+        kubernetes_validate.validate(patched, VERSION, strict=True)
+    assert overlay["images"][0]["name"] == load(BASE / "deployment.yaml")["spec"]["template"][
+        "spec"]["containers"][0]["image"].split(":")[0]
+
+
+def test_every_resource_listed_exists():
+    kustomization = load(BASE / "kustomization.yaml")
+    for name in kustomization["resources"]:
+        assert (BASE / name).exists(), name
+
+
+def test_the_deployment_says_what_operations_need():
+    resources = base_resources()
+    deployment = resources["deployment.yaml"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert deployment["spec"]["replicas"] == 3
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["resources"]["requests"] == {"cpu": "250m", "memory": "256Mi"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    config = resources["configmap.yaml"]["data"]
+    grace = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert grace == int(config["SHUTDOWN_GRACE_SECONDS"])
+    assert pod["terminationGracePeriodSeconds"] >= grace + int(config["SHUTDOWN_TIMEOUT_SECONDS"])
+    secret = load(BASE / "secret.example.yaml")["stringData"]
+    assert set(config) | set(secret) <= set(KNOWN_VARIABLES)
+    assert all("change-me" in value for key, value in secret.items() if key != "SENTRY_DSN")
+
+
+def test_service_monitor_and_service_agree():
+    resources = base_resources()
+    monitor, service = resources["servicemonitor.yaml"], resources["service.yaml"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    labels = monitor["spec"]["selector"]["matchLabels"]
+    assert labels.items() <= service["spec"]["selector"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+    assert endpoint["path"] == "/metrics"
+
+
+def test_prometheus_rule_is_generated_from_alerts():
+    spec = importlib.util.spec_from_file_location(
+        "generate", K8S / "generate_prometheusrule.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (BASE / "prometheusrule.yaml").read_text() == module.render(), "regenerate it"
+    rule = load(BASE / "prometheusrule.yaml")
+    assert rule["kind"] == "PrometheusRule"
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert "ApiInstanceDown" in alerts and len(alerts) == 7
