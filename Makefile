@@ -31,7 +31,7 @@ bench/.venv-peer/.installed: bench/requirements-peer.txt
 	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench dashboards
+	$(BIN)/ruff check app tests bench dashboards deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -22,7 +22,8 @@ def render() -> str:
         "metadata": {"name": "catalog-api"},
         "spec": {"groups": groups},
     }
-    header = "# Generated from alerts/*.yml by deploy/k8s/generate_prometheusrule.py: do not edit.\n"
+    header = ("# Generated from alerts/*.yml by deploy/k8s/generate_prometheusrule.py: "
+              "do not edit.\n")
     return header + yaml.safe_dump(rule, sort_keys=False, width=1000)
 
 
