@@ -14,9 +14,9 @@ import pytest
 from pymongo import MongoClient
 
 from tests.auth.conftest import PASSWORD
+from tests.helpers import call
 from tests.mongo_server import FerretDB
 from tests.service import ServiceProcess
-from tests.slo.test_e2e_prometheus import call
 
 pytestmark = pytest.mark.timeout(120)
 TIMEOUT_MS = 1000

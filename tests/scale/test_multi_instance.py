@@ -14,10 +14,10 @@ import pytest
 
 from tests.auth.conftest import PASSWORD
 from tests.conftest import free_port, require_or_skip
+from tests.helpers import call, wait_until
 from tests.mongo_server import FerretDB
 from tests.prometheus_server import Prometheus
 from tests.service import ServiceProcess
-from tests.slo.test_e2e_prometheus import call, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 LIMIT = 40  # anonymous requests per minute per client, across all instances

@@ -9,14 +9,13 @@ import json
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.auth.conftest import PASSWORD
 from tests.conftest import require_or_skip
+from tests.helpers import call, wait_until
 from tests.mongo_server import FerretDB
 from tests.prometheus_server import Prometheus
 from tests.service import REPO, ServiceProcess
@@ -28,19 +27,6 @@ render = _render.render
 
 pytestmark = pytest.mark.timeout(180)
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "1s"}
-
-
-def call(url: str, method: str = "GET", body: dict | None = None,
-         headers: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        **({"Content-Type": "application/json"} if body is not None else {}), **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            text = response.read()
-            return response.status, json.loads(text) if text else {}
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def drive_traffic(base: str, email: str) -> list[int]:
@@ -71,16 +57,6 @@ def dashboard_queries() -> list[tuple[str, str]]:
                     expr = expr.replace(variable, value)
                 queries.append((f"{path.stem} / {panel['title']}", expr))
     return queries
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_prometheus_scrapes_the_service_and_every_rule_and_panel_has_data(mongo_server, tmp_path):
