@@ -39,36 +39,33 @@ def security_headers(settings: Settings) -> dict[str, str]:
 
 
 def edge_middleware(settings: Settings) -> web.typedefs.Middleware:
-    always = security_headers(settings)
+    # Added with `extend` (no lookups): no handler sets these, so nothing is duplicated.
+    always = tuple(security_headers(settings).items())
     origins = frozenset(settings.cors_allowed_origins)
     any_origin = "*" in origins  # development only; the configuration refuses it in production
+    preflight = (("Access-Control-Allow-Methods", ALLOWED_METHODS),
+                 ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
+                 ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE))
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         ctx = request_context(request)
         token = current_request.set(ctx)
         origin = request.headers.get("Origin")
-        extra = always
+        extra = (*always, (REQUEST_ID_HEADER, ctx.request_id))
         if origin is not None and (any_origin or origin in origins):
-            extra = always | {
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Expose-Headers": EXPOSED,
-            }
+            extra += (("Access-Control-Allow-Origin", origin),
+                      ("Access-Control-Expose-Headers", EXPOSED))
             if request.method == "OPTIONS":
-                extra |= {
-                    "Access-Control-Allow-Methods": ALLOWED_METHODS,
-                    "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-                    "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
-                }
-        extra = extra | {REQUEST_ID_HEADER: ctx.request_id}
+                extra += preflight
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # 304s pass through the error middleware as exceptions
-            exc.headers.update(extra)
+            exc.headers.extend(extra)
             raise
         finally:
             current_request.reset(token)
-        response.headers.update(extra)
+        response.headers.extend(extra)
         return response
 
     return middleware

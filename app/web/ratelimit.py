@@ -29,12 +29,12 @@ class Limits:
         self.trusted_hops = settings.trust_proxy_hops
 
 
-def _headers(decision: Decision) -> dict[str, str]:
-    return {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(header_seconds(decision.reset_after)),
-    }
+def _headers(decision: Decision) -> tuple[tuple[str, str], ...]:
+    return (
+        ("RateLimit-Limit", str(decision.limit)),
+        ("RateLimit-Remaining", str(decision.remaining)),
+        ("RateLimit-Reset", str(header_seconds(decision.reset_after))),
+    )
 
 
 def access_middleware(limits: Limits, events: SecurityEvents) -> web.typedefs.Middleware:
@@ -65,13 +65,13 @@ def access_middleware(limits: Limits, events: SecurityEvents) -> web.typedefs.Mi
                 else None,
                 principal.user_id if principal is not None and scope == "user" else None,
             )
-            raise RateLimited(headers={**headers, "Retry-After": retry})
+            raise RateLimited(headers={**dict(headers), "Retry-After": retry})
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # 304s pass through here as exceptions
-            exc.headers.update(headers)
+            exc.headers.extend(headers)
             raise
-        response.headers.update(headers)
+        response.headers.extend(headers)
         return response
 
     return middleware
