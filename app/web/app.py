@@ -103,7 +103,7 @@ async def _auth_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _refresh_catalog_forever(cache: CatalogCache, period: float) -> None:
-    """Periodic rebuild, so changes made through other instances arrive within `period`. While
+    """Periodic refresh, so changes made through other instances arrive within `period`. While
     the cache is cold (the store was down at start) it retries every second."""
     failing = False
     while True:
