@@ -40,6 +40,12 @@ class HttpMetrics(Collector):
         self._series: dict[tuple[str, str, int], _Series] = {}
         self.in_flight = 0
 
+    def prime(self, method: str, route: str, status: int) -> None:
+        """Expose a series at 0 before its first request: Prometheus's rate() cannot see the
+        first increment of a series that is born already counting, so without this the first
+        5xx of a route would be missed by the SLO rules."""
+        self._series.setdefault((method, route, status), _Series(len(self._labels)))
+
     def observe(
         self, method: str, route: str, status: int, seconds: float, trace_id: str | None
     ) -> None:

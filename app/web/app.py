@@ -39,7 +39,7 @@ from app.web.keys import (
     STORE,
     TELEMETRY,
 )
-from app.web.middlewares import telemetry_middleware
+from app.web.middlewares import METRICS_PATH, telemetry_middleware
 from app.web.ratelimit import Limits, access_middleware
 
 log = get_logger("app")
@@ -203,4 +203,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     if settings.app_env == "test":
         testing.setup_routes(app)
     add_preflight_routes(app)
+    for operation in app[OPERATIONS]:  # the series the SLO rules read, present from the start
+        if operation.path == METRICS_PATH:  # the scrape does not measure itself
+            continue
+        for status in {operation.status, 500, *(s for s in operation.errors if s >= 500)}:
+            telemetry.metrics.http.prime(operation.method, operation.path, status)
     return app

@@ -100,3 +100,17 @@ async def test_openmetrics_when_asked(client):
     response = await client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert response.headers["Content-Type"].startswith("application/openmetrics-text")
     assert (await response.text()).rstrip().endswith("# EOF")
+
+
+async def test_the_slo_series_exist_at_zero_before_any_request(aiohttp_client, settings):
+    from app.web.app import create_app
+
+    client = await aiohttp_client(create_app(settings))
+    found = samples(await scrape(client))
+    counts = {(s.labels["route"], s.labels["status"]): s.value
+              for s in found["http_requests_total"]}
+    assert counts[("/catalog", "500")] == 0 and counts[("/catalog", "200")] == 0
+    assert counts[("/content/{id}", "503")] == 0
+    buckets = [s for s in found["http_request_duration_seconds_bucket"]
+               if s.labels["route"] == "/content" and s.labels["le"] == "0.3"]
+    assert buckets and buckets[0].value == 0
