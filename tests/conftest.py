@@ -5,7 +5,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
@@ -75,11 +75,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def unused_port() -> Callable[[], int]:
-    return free_port
 
 
 # The store the tests run on. "memory" always; "mongo" on a wire-protocol server (see

@@ -1,21 +1,13 @@
 """SIGTERM drains: /ready turns 503, the in-flight request finishes, the process exits 0."""
 
-import json
 import signal
 import threading
 import time
 import urllib.error
 import urllib.request
 
+from tests.helpers import call
 from tests.service import ServiceProcess
-
-
-def get(url: str, timeout: float = 10.0) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_sigterm_drains_in_flight_requests():
@@ -24,7 +16,7 @@ def test_sigterm_drains_in_flight_requests():
         slow: dict[str, object] = {}
 
         def slow_request() -> None:
-            slow["status"], slow["body"] = get(service.url + "/__test__/slow?seconds=3")
+            slow["status"], slow["body"] = call(service.url + "/__test__/slow?seconds=3")
 
         worker = threading.Thread(target=slow_request)
         worker.start()
@@ -33,10 +25,10 @@ def test_sigterm_drains_in_flight_requests():
         time.sleep(0.3)
 
         # During the grace period the instance still answers, but says it is not ready.
-        status, body = get(service.url + "/ready")
+        status, body = call(service.url + "/ready")
         assert status == 503
         assert body["data"]["checks"]["draining"] == "shutting down"
-        assert get(service.url + "/health")[0] == 200
+        assert call(service.url + "/health")[0] == 200
 
         worker.join(timeout=15)
         assert slow.get("status") == 200, slow
@@ -63,7 +55,7 @@ def test_sigterm_drains_in_flight_requests():
 def test_stdout_is_only_json_lines():
     service = ServiceProcess(APP_ENV="development", JWT_ACCESS_SECRET="", JWT_REFRESH_SECRET="")
     with service:
-        get(service.url + "/health")
+        call(service.url + "/health")
     lines = service.log_lines()  # raises if any line is not JSON
     warnings = [line for line in lines if line["level"] == "warn"]
     # A newcomer's first run: one line about the memory store, one about throwaway secrets.
