@@ -134,7 +134,7 @@ async def _backup_or_restore(
         return 1
     # No per-operation timeout: a large collection takes as long as it takes.
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5,
+        settings.mongo_uri.reveal(), serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5,
         w="majority", tz_aware=True,
     )
     try:

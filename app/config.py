@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.secret import Secret
+
 AppEnv = Literal["development", "test", "production"]
 LogLevel = Literal["debug", "info", "warn", "error"]
 
@@ -51,6 +53,13 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "MAX_BODY_BYTES",
     "APP_COMMIT",
     "DEPENDENCY_PING_SECONDS",
+    "HTTP_HEADER_TIMEOUT_SECONDS",
+    "HTTP_BODY_TIMEOUT_SECONDS",
+    "HTTP_KEEPALIVE_TIMEOUT_SECONDS",
+    "HTTP_MAX_CONNECTIONS",
+    "AUTH_HASH_CONCURRENCY",
+    "AUTH_HASH_QUEUE_MAX",
+    "AUTH_ACCOUNT_FAILURES_PER_15_MINUTES",
     "SENTRY_DSN",
     "SENTRY_ENVIRONMENT",
     "SENTRY_TRACES_SAMPLE_RATE",
@@ -84,10 +93,10 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class JwtSecrets:
-    current: str
-    previous: str | None = None
+    current: Secret
+    previous: Secret | None = None
 
-    def verification_keys(self) -> tuple[str, ...]:
+    def verification_keys(self) -> tuple[Secret, ...]:
         return (self.current,) if self.previous is None else (self.current, self.previous)
 
 
@@ -97,7 +106,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     log_level: LogLevel = "info"
-    mongo_uri: str | None = None
+    mongo_uri: Secret | None = None  # may carry a password
     mongo_db: str = "catalog"
     mongo_timeout_ms: int = 1000
     jwt_access: JwtSecrets = field(default_factory=lambda: JwtSecrets(_throwaway_secret()))
@@ -108,7 +117,7 @@ class Settings:
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     auth_allow_self_registration: bool = False
     bootstrap_admin_email: str | None = None
-    bootstrap_admin_password: str | None = None
+    bootstrap_admin_password: Secret | None = None
     cors_allowed_origins: tuple[str, ...] = ()
     trust_proxy_hops: int = 0
     rate_limit_anon_per_minute: int = 120
@@ -124,7 +133,18 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     commit: str = "unknown"
     dependency_ping_seconds: float = 5.0
-    sentry_dsn: str | None = None
+    # Deadlines for a whole request head / body (not idle timers: slowloris never goes idle),
+    # the idle keep-alive time, and the most connections served at once.
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 30.0
+    http_keepalive_timeout_seconds: float = 75.0
+    http_max_connections: int = 1000
+    # Password hashing: how many run at once, how many may wait; beyond that login and register
+    # answer 503 auth.busy at once. Failed logins allowed per account (any address) per 15 min.
+    auth_hash_concurrency: int = 2
+    auth_hash_queue_max: int = 16
+    auth_account_failures_per_15_minutes: int = 10
+    sentry_dsn: Secret | None = None  # its key is a credential
     sentry_environment: str | None = None
     sentry_traces_sample_rate: float = 0.0
     otel_service_name: str = "catalog-api"
@@ -140,8 +160,8 @@ class Settings:
         return self.mongo_uri is None
 
 
-def _throwaway_secret() -> str:
-    return secrets.token_urlsafe(48)
+def _throwaway_secret() -> Secret:
+    return Secret(secrets.token_urlsafe(48))
 
 
 class _Reader:
@@ -211,7 +231,7 @@ def _looks_like_placeholder(value: str) -> bool:
 
 def _secret(
     env: _Reader, name: str, app_env: str, generated: list[str], *, required: bool
-) -> str | None:
+) -> Secret | None:
     value = env.raw(name)
     if value is None:
         if not required:
@@ -225,7 +245,7 @@ def _secret(
             raise ConfigError(name, f"must be at least {MIN_SECRET_BYTES} bytes in production")
         if _looks_like_placeholder(value):
             raise ConfigError(name, "looks like a placeholder; generate a random secret")
-    return value
+    return Secret(value)
 
 
 def _jwt_secrets(
@@ -267,11 +287,13 @@ def _traces_endpoint(env: _Reader) -> str | None:
     return endpoint
 
 
-def _sentry_dsn(env: _Reader) -> str | None:
+def _sentry_dsn(env: _Reader) -> Secret | None:
     dsn = env.raw("SENTRY_DSN")
-    if dsn is not None and not (dsn.startswith(("http://", "https://")) and "@" in dsn):
+    if dsn is None:
+        return None
+    if not (dsn.startswith(("http://", "https://")) and "@" in dsn):
         raise ConfigError("SENTRY_DSN", "must look like https://<key>@<host>/<project>")
-    return dsn
+    return Secret(dsn)
 
 
 def _rate_limit_backend(env: _Reader, mongo_uri: str | None) -> str:
@@ -307,7 +329,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.string("HOST", "0.0.0.0"),
         port=env.integer("PORT", 8080, low=1, high=65535),
         log_level="warn" if level == "warning" else level,  # type: ignore[arg-type]
-        mongo_uri=mongo_uri,
+        mongo_uri=None if mongo_uri is None else Secret(mongo_uri),
         mongo_db=env.string("MONGO_DB", "catalog"),
         mongo_timeout_ms=env.integer("MONGO_TIMEOUT_MS", 1000, low=50, high=60_000),
         jwt_access=_jwt_secrets(
@@ -324,7 +346,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         auth_allow_self_registration=env.boolean("AUTH_ALLOW_SELF_REGISTRATION", False),
         bootstrap_admin_email=admin_email,
-        bootstrap_admin_password=admin_password,
+        bootstrap_admin_password=None if admin_password is None else Secret(admin_password),
         cors_allowed_origins=_origins(env, app_env),
         trust_proxy_hops=env.integer("TRUST_PROXY_HOPS", 0, low=0, high=10),
         rate_limit_anon_per_minute=env.integer(
@@ -350,6 +372,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=env.integer("MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024),
         commit=env.string("APP_COMMIT", "unknown"),
         dependency_ping_seconds=env.number("DEPENDENCY_PING_SECONDS", 5.0, low=0.1, high=300),
+        http_header_timeout_seconds=env.number(
+            "HTTP_HEADER_TIMEOUT_SECONDS", 10.0, low=0.1, high=600),
+        http_body_timeout_seconds=env.number("HTTP_BODY_TIMEOUT_SECONDS", 30.0, low=0.1, high=3600),
+        http_keepalive_timeout_seconds=env.number(
+            "HTTP_KEEPALIVE_TIMEOUT_SECONDS", 75.0, low=0, high=3600),
+        http_max_connections=env.integer("HTTP_MAX_CONNECTIONS", 1000, low=1, high=1_000_000),
+        auth_hash_concurrency=env.integer("AUTH_HASH_CONCURRENCY", 2, low=1, high=64),
+        auth_hash_queue_max=env.integer("AUTH_HASH_QUEUE_MAX", 16, low=0, high=10_000),
+        auth_account_failures_per_15_minutes=env.integer(
+            "AUTH_ACCOUNT_FAILURES_PER_15_MINUTES", 10, low=1, high=1_000_000),
         sentry_dsn=_sentry_dsn(env),
         sentry_environment=env.raw("SENTRY_ENVIRONMENT"),
         sentry_traces_sample_rate=env.number("SENTRY_TRACES_SAMPLE_RATE", 0.0, low=0, high=1),

@@ -71,7 +71,7 @@ async def test_unknown_user(store, capsys):
 
 
 def test_cli_process_against_the_database(mongo_settings):
-    env = {"PATH": "/usr/bin:/bin", "MONGO_URI": mongo_settings.mongo_uri,
+    env = {"PATH": "/usr/bin:/bin", "MONGO_URI": mongo_settings.mongo_uri.reveal(),
            "MONGO_DB": mongo_settings.mongo_db}
 
     def app(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

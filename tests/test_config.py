@@ -21,7 +21,7 @@ def test_defaults_in_development_generate_secrets_with_one_warning():
     settings = load_settings({})
     assert settings.app_env == "development" and settings.port == 8080
     assert settings.uses_memory_store
-    assert len(settings.jwt_access.current) >= 32
+    assert len(settings.jwt_access.current.reveal()) >= 32
     assert settings.jwt_access.current != settings.jwt_refresh.current
     assert len(settings.warnings) == 1
     assert "JWT_ACCESS_SECRET" in settings.warnings[0]

@@ -24,8 +24,8 @@ def open_store(settings: Settings, listeners: Sequence[CommandListener] = ()) ->
         return MemoryStore()
     from app.store.mongo import MongoStore  # pymongo is only imported when it is used
 
-    return MongoStore(settings.mongo_uri, settings.mongo_db, timeout_ms=settings.mongo_timeout_ms,
-                      listeners=listeners)
+    return MongoStore(settings.mongo_uri.reveal(), settings.mongo_db,
+                      timeout_ms=settings.mongo_timeout_ms, listeners=listeners)
 
 
 __all__ = ["MemoryStore", "Store", "open_store"]

@@ -30,7 +30,7 @@ def init_sentry(settings: Settings, *, release: str) -> bool:
     if settings.sentry_dsn is None:
         return False
     sentry_sdk.init(
-        dsn=settings.sentry_dsn,
+        dsn=settings.sentry_dsn.reveal(),
         environment=settings.sentry_environment or settings.app_env,
         release=release,
         traces_sample_rate=settings.sentry_traces_sample_rate,

@@ -94,7 +94,7 @@ async def _auth_context(app: web.Application) -> AsyncIterator[None]:
     if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
         try:
             created = await app[AUTH].ensure_admin(
-                settings.bootstrap_admin_email, settings.bootstrap_admin_password
+                settings.bootstrap_admin_email, settings.bootstrap_admin_password.reveal()
             )
             log.info("auth.bootstrap_admin", extra=fields(created=created))
         except DependencyUnavailable:

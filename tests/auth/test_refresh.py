@@ -62,7 +62,7 @@ async def test_refresh_token_with_unknown_jti_is_401(api, auth_settings):
     from tests.auth.test_hostile_tokens import claims
 
     forged = jwt.encode(claims("refresh", fam="01H0000000000000000000000A"),
-                        auth_settings.jwt_refresh.current, algorithm="HS256")
+                        auth_settings.jwt_refresh.current.reveal(), algorithm="HS256")
     await assert_envelope(await api.refresh(forged), 401, "auth.unauthorized")
 
 

@@ -60,19 +60,20 @@ def snapshot(uri: str, database: str) -> dict:
 
 
 def app_cli(settings, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "MONGO_URI": settings.mongo_uri, "MONGO_DB": settings.mongo_db}
+    env = {"PATH": "/usr/bin:/bin", "MONGO_URI": settings.mongo_uri.reveal(),
+           "MONGO_DB": settings.mongo_db}
     return subprocess.run([sys.executable, "-m", "app", *argv], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
 async def test_backup_wipe_restore_and_load_into_memory(aiohttp_client, mongo_settings, tmp_path):
     settings = make_settings(
-        MONGO_URI=mongo_settings.mongo_uri, MONGO_DB=mongo_settings.mongo_db,
+        MONGO_URI=mongo_settings.mongo_uri.reveal(), MONGO_DB=mongo_settings.mongo_db,
         AUTH_ALLOW_SELF_REGISTRATION="true", BOOTSTRAP_ADMIN_EMAIL="root@example.org",
         BOOTSTRAP_ADMIN_PASSWORD=PASSWORD,
     )
     catalog = await seed(await aiohttp_client(create_app(settings)))
-    before = snapshot(settings.mongo_uri, settings.mongo_db)
+    before = snapshot(settings.mongo_uri.reveal(), settings.mongo_db)
     out = tmp_path / "backup"
 
     started = time.monotonic()
@@ -89,13 +90,13 @@ async def test_backup_wipe_restore_and_load_into_memory(aiohttp_client, mongo_se
     refused = app_cli(settings, "restore", "--from", str(out))
     assert refused.returncode == 1 and "--drop" in refused.stderr  # the database is not empty
 
-    with MongoClient(settings.mongo_uri) as client:
+    with MongoClient(settings.mongo_uri.reveal()) as client:
         client.drop_database(settings.mongo_db)
     started = time.monotonic()
     restored = app_cli(settings, "restore", "--from", str(out))
     restore_seconds = time.monotonic() - started
     assert restored.returncode == 0, restored.stderr
-    after = snapshot(settings.mongo_uri, settings.mongo_db)
+    after = snapshot(settings.mongo_uri.reveal(), settings.mongo_db)
     assert after.keys() == before.keys()
     for name in before:
         assert after[name]["documents"] == before[name]["documents"], name
@@ -104,7 +105,7 @@ async def test_backup_wipe_restore_and_load_into_memory(aiohttp_client, mongo_se
     # --drop over live data works too, and leaves no staging collection behind.
     again = app_cli(settings, "restore", "--from", str(out), "--drop")
     assert again.returncode == 0, again.stderr
-    assert snapshot(settings.mongo_uri, settings.mongo_db).keys() == before.keys()
+    assert snapshot(settings.mongo_uri.reveal(), settings.mongo_db).keys() == before.keys()
 
     # The same backup, in the memory store: users log in, content and catalog are there.
     store = MemoryStore()
@@ -123,11 +124,11 @@ async def test_backup_wipe_restore_and_load_into_memory(aiohttp_client, mongo_se
 
 def test_a_corrupt_backup_is_refused_and_changes_nothing(mongo_settings, tmp_path):
     settings = mongo_settings
-    with MongoClient(settings.mongo_uri) as client:
+    with MongoClient(settings.mongo_uri.reveal()) as client:
         client[settings.mongo_db].tags.insert_one({"_id": "t1", "slug": "x", "name": "X"})
     out = tmp_path / "backup"
     assert app_cli(settings, "backup", "--out", str(out)).returncode == 0
-    with MongoClient(settings.mongo_uri) as client:
+    with MongoClient(settings.mongo_uri.reveal()) as client:
         client.drop_database(settings.mongo_db)
     path = out / settings.mongo_db / "tags.bson"
     data = bytearray(path.read_bytes())
@@ -135,7 +136,7 @@ def test_a_corrupt_backup_is_refused_and_changes_nothing(mongo_settings, tmp_pat
     path.write_bytes(bytes(data))
     result = app_cli(settings, "restore", "--from", str(out))
     assert result.returncode == 1 and "checksum" in result.stderr
-    with MongoClient(settings.mongo_uri) as client:
+    with MongoClient(settings.mongo_uri.reveal()) as client:
         assert client[settings.mongo_db].list_collection_names() == []
 
 

@@ -37,7 +37,7 @@ def series_count(text: str) -> int:
 @pytest.fixture
 async def client(aiohttp_client, mongo_settings):
     settings = make_settings(
-        MONGO_URI=mongo_settings.mongo_uri, MONGO_DB=mongo_settings.mongo_db,
+        MONGO_URI=mongo_settings.mongo_uri.reveal(), MONGO_DB=mongo_settings.mongo_db,
         AUTH_ALLOW_SELF_REGISTRATION="true", RATE_LIMIT_AUTH_PER_MINUTE="3",
         DEPENDENCY_PING_SECONDS="0.1",
     )

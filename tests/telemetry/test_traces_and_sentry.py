@@ -36,7 +36,7 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:
 async def traced(aiohttp_client, otlp, mongo_settings):
     settings = make_settings(
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.endpoint, OTEL_TRACES_SAMPLER="always_on",
-        MONGO_URI=mongo_settings.mongo_uri, MONGO_DB=mongo_settings.mongo_db,
+        MONGO_URI=mongo_settings.mongo_uri.reveal(), MONGO_DB=mongo_settings.mongo_db,
     )
     return await aiohttp_client(create_app(settings))
 

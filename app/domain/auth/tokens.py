@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 
 from app.domain.errors import TokenExpired, Unauthorized
+from app.secret import Secret
 
 ALGORITHM = "HS256"
 ACCESS = "access"
@@ -23,8 +24,8 @@ _LEEWAY_SECONDS = 5
 class TokenKeys:
     """Signing key first; any further keys only verify."""
 
-    signing: str
-    verifying: tuple[str, ...]
+    signing: Secret
+    verifying: tuple[Secret, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class TokenCodec:
             "typ": typ,
             **claims,
         }
-        return jwt.encode(payload, keys.signing, algorithm=ALGORITHM)
+        return jwt.encode(payload, keys.signing.reveal(), algorithm=ALGORITHM)
 
     def expiry(self, typ: str, now: datetime) -> datetime:
         return now + self._for(typ)[1]
@@ -70,7 +71,7 @@ class TokenCodec:
             try:
                 claims: dict[str, Any] = jwt.decode(
                     token,
-                    key,
+                    key.reveal(),
                     algorithms=[ALGORITHM],
                     audience=self._config.audience,
                     issuer=self._config.issuer,
