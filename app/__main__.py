@@ -1,7 +1,7 @@
 """`python -m app` serves; sub-commands are for operators (`python -m app --help`).
 
-A bad configuration ends the process before anything starts, with one line on stderr naming the
-variable, and exit status 78 (EX_CONFIG).
+A bad configuration ends the process before anything starts, with one line on stderr for each
+problem found (`configuration error: NAME: problem`), and exit status 78 (EX_CONFIG).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(EX_CONFIG) from None
 
 
@@ -50,7 +51,13 @@ def main(argv: list[str] | None = None) -> int:
             print("configuration error: MONGO_URI: --from-backup loads into the embedded "
                   "memory store; unset MONGO_URI", file=sys.stderr)
             return EX_CONFIG
-        asyncio.run(serve(settings, from_backup=from_backup))
+        from app.store.backup import BackupError
+
+        try:
+            asyncio.run(serve(settings, from_backup=from_backup))
+        except BackupError as exc:
+            print(f"error: --from-backup: {exc}", file=sys.stderr)
+            return 1
         return 0
     # Operator commands keep stdout for their results; logs (warnings) go to stderr.
     setup_logging(settings.log_level, stream=sys.stderr)

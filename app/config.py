@@ -1,18 +1,29 @@
 """Every environment variable the service reads, parsed and validated in one place.
 
 `load_settings(environ)` is the only reader of the environment; the rest of the code receives
-the frozen `Settings` it returns. A bad value raises `ConfigError` naming the variable, and
-`python -m app` turns that into one line on stderr and a non-zero exit.
+the frozen `Settings` it returns. Reading never stops at the first problem: every bad value and
+every unknown name under the service's prefixes is collected into one `ConfigErrors`, which
+`python -m app` prints one line each before exiting 78. No message repeats a secret's value.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import unquote_plus
 
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser import parse_uri, split_options
+
+from app.domain.auth.emails import InvalidEmail, canonical_email
+from app.domain.auth.passwords import MAX_LENGTH as PASSWORD_MAX
+from app.domain.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.secret import Secret
 
 AppEnv = Literal["development", "test", "production"]
@@ -83,12 +94,61 @@ _PLACEHOLDER_MARKERS = (
 )
 
 
+# Prefixes of this service's own names: any other name under them is a typo or a stale setting.
+# OTEL_ is not one: the OpenTelemetry SDK reads the standard OTEL_* names itself
+# (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS...).
+_OWN_PREFIXES = (
+    "APP_", "MONGO_", "JWT_", "AUTH_", "BOOTSTRAP_", "CORS_", "RATE_LIMIT_", "CATALOG_",
+    "SHUTDOWN_", "HTTP_", "SENTRY_", "SEED_", "DEPENDENCY_", "ACCESS_TOKEN_", "REFRESH_TOKEN_",
+    "TRUST_PROXY_", "MAX_BODY_",
+)
+_SHARED_PREFIXES = ("OTEL_",)
+# SENTRY_ is ours although the Sentry SDK reads these itself: sentry_sdk.init() is given every
+# option, so they would be ignored (RELEASE) or change telemetry behind this module's back
+# (DEBUG, SPOTLIGHT sends events to a second place). Refused, with that reason.
+_SENTRY_SDK_NAMES = frozenset({
+    "SENTRY_RELEASE", "SENTRY_DEBUG", "SENTRY_SPOTLIGHT", "SENTRY_KEEP_ALIVE", "SENTRY_TRACE",
+    "SENTRY_BAGGAGE",
+})
+# Other programs' names under our prefixes: the proxy for outgoing HTTP (urllib, the Sentry
+# SDK) and the test suite's database.
+_FOREIGN_NAMES = frozenset({"HTTP_PROXY", "MONGO_TEST_URI"})
+# Kubernetes service links, injected for every Service in the namespace (a Service named mongo
+# yields MONGO_PORT=tcp://...): <S>_SERVICE_HOST, <S>_SERVICE_PORT[_<name>], <S>_PORT,
+# <S>_PORT_<n>_<PROTO>[_PROTO|_PORT|_ADDR]. Never typos, even under our prefixes.
+_SERVICE_LINK = re.compile(
+    r"[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)"
+)
+# How alike a name outside our prefixes must be to one of ours to be its misspelling
+# (RATE_LIMT_..., MONGODB_URI, LOGLEVEL: 0.9 and up); HOSTNAME, set in every container, is 0.67
+# from HOST.
+_TYPO_CUTOFF = 0.8
+
+
 class ConfigError(ValueError):
     """A variable is missing or malformed; the message starts with the variable's name."""
 
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
+        self.problem = problem
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Every problem of one reading, in order; `variable` and `problem` are the first one's."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        super().__init__(errors[0].variable, errors[0].problem)
+        self.args = ("\n".join(str(error) for error in errors),)
+        self._errors = tuple(errors)
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        return self._errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,10 +225,15 @@ def _throwaway_secret() -> Secret:
 
 
 class _Reader:
-    """Typed access to the environment, restricted to KNOWN_VARIABLES."""
+    """Typed access to the environment, restricted to KNOWN_VARIABLES. A bad value is recorded
+    (the first per variable) and the default returned, so reading goes on to find the rest."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+        self.errors: dict[str, ConfigError] = {}
+
+    def fail(self, name: str, problem: str) -> None:
+        self.errors.setdefault(name, ConfigError(name, problem))
 
     def raw(self, name: str) -> str | None:
         if name not in KNOWN_VARIABLES:
@@ -189,9 +254,11 @@ class _Reader:
         try:
             number = int(value)
         except ValueError:
-            raise ConfigError(name, f"must be an integer, got {value!r}") from None
+            self.fail(name, f"must be an integer, got {value!r}")
+            return default
         if not low <= number <= high:
-            raise ConfigError(name, f"must be between {low} and {high}, got {number}")
+            self.fail(name, f"must be between {low} and {high}, got {number}")
+            return default
         return number
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
@@ -201,9 +268,11 @@ class _Reader:
         try:
             number = float(value)
         except ValueError:
-            raise ConfigError(name, f"must be a number, got {value!r}") from None
+            self.fail(name, f"must be a number, got {value!r}")
+            return default
         if not low <= number <= high:
-            raise ConfigError(name, f"must be between {low:g} and {high:g}, got {number:g}")
+            self.fail(name, f"must be between {low:g} and {high:g}, got {number:g}")
+            return default
         return number
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -215,13 +284,47 @@ class _Reader:
             return True
         if lowered in ("false", "0", "no", "off"):
             return False
-        raise ConfigError(name, f"must be true or false, got {value!r}")
+        self.fail(name, f"must be true or false, got {value!r}")
+        return default
 
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
         value = (self.raw(name) or default).lower()
         if value not in options:
-            raise ConfigError(name, f"must be one of {', '.join(options)}, got {value!r}")
+            self.fail(name, f"must be one of {', '.join(options)}, got {value!r}")
+            return default
         return value
+
+
+def _unknown_variables(environ: Mapping[str, str]) -> list[ConfigError]:
+    """Names that look like ours but are not read: a typo here silently runs on a default
+    (MONGO_URL: the memory store; APP_ENVIRONMENT=production: development). Never the value."""
+    errors = []
+    for name in sorted(environ):
+        upper = name.upper()  # mongo_uri is as much a mistake as MONGO_URL
+        if (name in KNOWN_VARIABLES or upper in _FOREIGN_NAMES or upper.startswith(_SHARED_PREFIXES)
+                or _SERVICE_LINK.fullmatch(upper)):
+            continue
+        if not upper.startswith(_OWN_PREFIXES) and not difflib.get_close_matches(
+                upper, KNOWN_VARIABLES, n=1, cutoff=_TYPO_CUTOFF):
+            continue
+        suggestion = _suggestion(upper)
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        if upper in _SENTRY_SDK_NAMES:
+            hint = "; the Sentry SDK reads it, but this service configures Sentry itself"
+        errors.append(ConfigError(name, f"is not a variable this service reads{hint}"))
+    return errors
+
+
+def _suggestion(name: str) -> str | None:
+    """The known name `name` most likely meant, preferring the same first word (APP_ENVIRONMENT
+    is APP_ENV, not SENTRY_ENVIRONMENT) and a name it extends or shortens (SENTRY_ENV)."""
+    family = [known for known in KNOWN_VARIABLES if known.split("_")[0] == name.split("_")[0]]
+    extended = [known for known in family if known.startswith(name) or name.startswith(known)]
+    if extended:
+        return difflib.get_close_matches(name, extended, n=1, cutoff=0)[0]
+    matches = (difflib.get_close_matches(name, family, n=1)
+               or difflib.get_close_matches(name, KNOWN_VARIABLES, n=1))
+    return matches[0] if matches else None
 
 
 def _looks_like_placeholder(value: str) -> bool:
@@ -237,14 +340,15 @@ def _secret(
         if not required:
             return None
         if app_env == "production":
-            raise ConfigError(name, "is required in production")
-        generated.append(name)
+            env.fail(name, "is required in production")
+        else:
+            generated.append(name)
         return _throwaway_secret()
     if app_env == "production":
         if len(value.encode()) < MIN_SECRET_BYTES:
-            raise ConfigError(name, f"must be at least {MIN_SECRET_BYTES} bytes in production")
-        if _looks_like_placeholder(value):
-            raise ConfigError(name, "looks like a placeholder; generate a random secret")
+            env.fail(name, f"must be at least {MIN_SECRET_BYTES} bytes in production")
+        elif _looks_like_placeholder(value):
+            env.fail(name, "looks like a placeholder; generate a random secret")
     return Secret(value)
 
 
@@ -257,6 +361,96 @@ def _jwt_secrets(
     return JwtSecrets(current, previous)
 
 
+# One DNS label: letters, digits and inner hyphens, up to 63 characters.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _host(env: _Reader) -> str:
+    host = env.string("HOST", "0.0.0.0")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    # An all-digit last label is a malformed address (999.1.1.1), never a name (RFC 3696 2).
+    if (len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+            and not labels[-1].isdigit()):
+        return host
+    env.fail("HOST", f"must be an IP address or a host name, got {host!r}")
+    return "0.0.0.0"
+
+
+def _mongo_uri(env: _Reader, app_env: str) -> Secret | None:
+    uri = env.raw("MONGO_URI")
+    if uri is None:
+        if app_env == "production":
+            env.fail("MONGO_URI", "is required in production (the memory store is not durable)")
+        return None
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        env.fail("MONGO_URI", "must start with mongodb:// or mongodb+srv://")
+    else:
+        problem = _mongo_uri_problem(uri)
+        if problem is not None:
+            env.fail("MONGO_URI", problem)
+    return Secret(uri)
+
+
+def _mongo_uri_problem(uri: str) -> str | None:
+    """What the driver finds wrong with `uri`, checked now rather than at the first query."""
+    try:
+        if uri.startswith("mongodb+srv://"):
+            # parse_uri would look the SRV record up in DNS: check the shape offline instead.
+            head, _, query = uri.removeprefix("mongodb+srv://").partition("?")
+            nodes = parse_uri("mongodb://" + head, default_port=None)["nodelist"]
+            if query:
+                split_options(query)
+            if len(nodes) != 1 or nodes[0][1] is not None:
+                return "a mongodb+srv:// URI names exactly one host and no port"
+        else:
+            parse_uri(uri)
+    except (PyMongoError, ValueError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # The driver names the problem, not the value; should it ever quote a credential
+        # from the URI, say less rather than print it.
+        if any(fragment in message for fragment in _credential_fragments(uri)):
+            return "is not a valid MongoDB connection string"
+        return message
+    return None
+
+
+def _credential_fragments(uri: str) -> set[str]:
+    """The parts of `uri` that may be credentials: user name, password, option values."""
+    head, _, query = uri.partition("://")[2].partition("?")
+    userinfo = head.rpartition("@")[0]  # all of it, even an unescaped "/" in a password
+    fragments = {part for part in re.split(r"[:@/]", userinfo) if part}
+    for option in re.split(r"[&;]", query):
+        value = option.partition("=")[2]
+        fragments.update(part for part in re.split(r"[:,]", value) if part)
+    fragments |= {unquote_plus(fragment) for fragment in fragments}
+    # Shorter ones match ordinary words of any message ("u" in "must").
+    return {fragment for fragment in fragments if len(fragment) >= 4}
+
+
+def _bootstrap_admin(env: _Reader) -> tuple[str | None, Secret | None]:
+    email = env.raw("BOOTSTRAP_ADMIN_EMAIL")
+    password = env.raw("BOOTSTRAP_ADMIN_PASSWORD")
+    if (email is None) != (password is None):
+        missing = "BOOTSTRAP_ADMIN_PASSWORD" if password is None else "BOOTSTRAP_ADMIN_EMAIL"
+        env.fail(missing, "must be set together with the other BOOTSTRAP_ADMIN_ variable")
+    if email is not None:
+        # The form login looks up: Ops@Example.org must be the account ops@example.org.
+        try:
+            email = canonical_email(email)
+        except InvalidEmail as exc:
+            env.fail("BOOTSTRAP_ADMIN_EMAIL", str(exc))
+    if password is not None and not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        # The rule /auth/register applies to every other password.
+        env.fail("BOOTSTRAP_ADMIN_PASSWORD",
+                 f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")
+    return email, None if password is None else Secret(password)
+
+
 def _origins(env: _Reader, app_env: str) -> tuple[str, ...]:
     value = env.raw("CORS_ALLOWED_ORIGINS")
     if value is None:
@@ -265,11 +459,11 @@ def _origins(env: _Reader, app_env: str) -> tuple[str, ...]:
     for origin in origins:
         if origin == "*":
             if app_env == "production":
-                raise ConfigError("CORS_ALLOWED_ORIGINS", "must not be '*' in production")
+                env.fail("CORS_ALLOWED_ORIGINS", "must not be '*' in production")
             continue
         scheme, sep, rest = origin.partition("://")
         if not sep or not rest or scheme not in ("https", "http", "chrome-extension"):
-            raise ConfigError(
+            env.fail(
                 "CORS_ALLOWED_ORIGINS",
                 f"{origin!r} is not an origin like chrome-extension://<id> or https://host",
             )
@@ -283,7 +477,8 @@ def _traces_endpoint(env: _Reader) -> str | None:
     # The per-signal variable is used as given; the general one gets the signal path (spec).
     endpoint = explicit or (base.rstrip("/") + "/v1/traces" if base else None)
     if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(name, "must be an http(s) URL (OTLP over HTTP)")
+        env.fail(name, "must be an http(s) URL (OTLP over HTTP)")
+        return None
     return endpoint
 
 
@@ -292,44 +487,34 @@ def _sentry_dsn(env: _Reader) -> Secret | None:
     if dsn is None:
         return None
     if not (dsn.startswith(("http://", "https://")) and "@" in dsn):
-        raise ConfigError("SENTRY_DSN", "must look like https://<key>@<host>/<project>")
+        env.fail("SENTRY_DSN", "must look like https://<key>@<host>/<project>")
+        return None
     return Secret(dsn)
 
 
-def _rate_limit_backend(env: _Reader, mongo_uri: str | None) -> str:
+def _rate_limit_backend(env: _Reader, mongo_uri: Secret | None) -> str:
     backend = env.choice("RATE_LIMIT_BACKEND", "memory", ("memory", "mongo"))
     if backend == "mongo" and mongo_uri is None:
-        raise ConfigError("RATE_LIMIT_BACKEND", "mongo needs MONGO_URI")
+        env.fail("RATE_LIMIT_BACKEND", "mongo needs MONGO_URI")
     return backend
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate the environment (the process's own unless given); raise ConfigError
-    naming the first bad variable."""
-    env = _Reader(os.environ if environ is None else environ)
+    """Parse and validate the environment (the process's own unless given); raise ConfigErrors
+    listing every problem: unknown names first, as a typo often explains what follows."""
+    environ = os.environ if environ is None else environ
+    env = _Reader(environ)
     generated: list[str] = []
     app_env = env.choice("APP_ENV", "development", ("development", "test", "production"))
-    mongo_uri = env.raw("MONGO_URI")
-    if mongo_uri is None and app_env == "production":
-        raise ConfigError(
-            "MONGO_URI", "is required in production (the memory store is not durable)"
-        )
-    if mongo_uri is not None and not mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise ConfigError("MONGO_URI", "must start with mongodb:// or mongodb+srv://")
-
-    admin_email = env.raw("BOOTSTRAP_ADMIN_EMAIL")
-    admin_password = env.raw("BOOTSTRAP_ADMIN_PASSWORD")
-    if (admin_email is None) != (admin_password is None):
-        missing = "BOOTSTRAP_ADMIN_PASSWORD" if admin_password is None else "BOOTSTRAP_ADMIN_EMAIL"
-        raise ConfigError(missing, "must be set together with the other BOOTSTRAP_ADMIN_ variable")
-
+    mongo_uri = _mongo_uri(env, app_env)
+    admin_email, admin_password = _bootstrap_admin(env)
     level = env.choice("LOG_LEVEL", "info", ("debug", "info", "warn", "warning", "error"))
-    return Settings(
+    settings = Settings(
         app_env=app_env,  # type: ignore[arg-type]
-        host=env.string("HOST", "0.0.0.0"),
+        host=_host(env),
         port=env.integer("PORT", 8080, low=1, high=65535),
         log_level="warn" if level == "warning" else level,  # type: ignore[arg-type]
-        mongo_uri=None if mongo_uri is None else Secret(mongo_uri),
+        mongo_uri=mongo_uri,
         mongo_db=env.string("MONGO_DB", "catalog"),
         mongo_timeout_ms=env.integer("MONGO_TIMEOUT_MS", 1000, low=50, high=60_000),
         jwt_access=_jwt_secrets(
@@ -346,7 +531,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         auth_allow_self_registration=env.boolean("AUTH_ALLOW_SELF_REGISTRATION", False),
         bootstrap_admin_email=admin_email,
-        bootstrap_admin_password=None if admin_password is None else Secret(admin_password),
+        bootstrap_admin_password=admin_password,
         cors_allowed_origins=_origins(env, app_env),
         trust_proxy_hops=env.integer("TRUST_PROXY_HOPS", 0, low=0, high=10),
         rate_limit_anon_per_minute=env.integer(
@@ -394,3 +579,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
              "(tokens stop verifying on restart)",) if generated else ()
         ),
     )
+    errors = [*_unknown_variables(environ), *env.errors.values()]
+    if errors:
+        raise ConfigErrors(errors)
+    return settings

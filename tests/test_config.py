@@ -1,11 +1,13 @@
-"""Configuration is validated once at start; a bad value stops the process with one clear line."""
+"""Configuration is validated once at start; every problem is one line, all of them at once."""
 
 import subprocess
 import sys
 
 import pytest
 
-from app.config import ConfigError, load_settings
+from app.config import KNOWN_VARIABLES, ConfigError, load_settings
+from app.domain.auth.emails import InvalidEmail, canonical_email
+from app.domain.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from tests.service import REPO
 
 STRONG = "Vq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sA"  # 32 bytes, no placeholder markers
@@ -86,6 +88,10 @@ def run_app(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"JWT_ACCESS_SECRET": ""}, "JWT_ACCESS_SECRET"),
         ({"JWT_REFRESH_SECRET": "change-me"}, "JWT_REFRESH_SECRET"),
         ({"PORT": "eighty"}, "PORT"),
+        ({"MONGO_URI": "mongodb://"}, "MONGO_URI"),  # was a 28-line traceback, exit 1
+        ({"MONGO_URI": "mongodb://db.internal:99999/"}, "MONGO_URI"),
+        ({"BOOTSTRAP_ADMIN_EMAIL": "ops@example.org", "BOOTSTRAP_ADMIN_PASSWORD": "short"},
+         "BOOTSTRAP_ADMIN_PASSWORD"),
     ],
 )
 def test_process_refuses_to_start_with_one_line(overrides, variable):
@@ -95,3 +101,199 @@ def test_process_refuses_to_start_with_one_line(overrides, variable):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"configuration error: {variable}:")
     assert result.stdout == ""  # nothing started
+
+
+def problems(environ: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ)
+    return [str(error) for error in info.value.errors]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"PORT": "eighty", "LOG_LEVEL": "loud", "APP_ENVIRONMENT": "production"})
+    assert [error.variable for error in info.value.errors] == [
+        "APP_ENVIRONMENT", "LOG_LEVEL", "PORT"
+    ]
+    assert info.value.variable == "APP_ENVIRONMENT"  # callers wanting one error get the first
+
+
+def test_process_prints_every_problem_and_exits_78():
+    result = run_app({
+        **PROD,
+        "PORT": "eighty",
+        "MONGO_URL": "mongodb://db.internal:27017",
+        "BOOTSTRAP_ADMIN_EMAIL": "Ops@Example.org",
+        "BOOTSTRAP_ADMIN_PASSWORD": "short",
+    })
+    assert result.returncode == 78
+    assert result.stderr.splitlines() == [
+        "configuration error: MONGO_URL: is not a variable this service reads; "
+        "did you mean MONGO_URI?",
+        "configuration error: BOOTSTRAP_ADMIN_PASSWORD: "
+        f"must be {MIN_LENGTH} to {MAX_LENGTH} characters long",
+        "configuration error: PORT: must be an integer, got 'eighty'",
+    ]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("RATE_LIMT_ANON_PER_MINUTE", "RATE_LIMIT_ANON_PER_MINUTE"),  # outside every prefix
+        ("MONGO_URL", "MONGO_URI"),  # silently ran on the memory store
+        ("APP_ENVIRONMENT", "APP_ENV"),  # =production silently ran in development
+        ("MONGODB_URI", "MONGO_URI"),
+        ("mongo_uri", "MONGO_URI"),
+        ("LOGLEVEL", "LOG_LEVEL"),
+        ("SENTRY_DNS", "SENTRY_DSN"),
+        ("SENTRY_ENV", "SENTRY_ENVIRONMENT"),
+        ("JWT_ACCESS_SECRET_PREVIOU", "JWT_ACCESS_SECRET_PREVIOUS"),
+    ],
+)
+def test_misspelled_variables_are_errors_with_a_suggestion(name, meant):
+    assert problems({name: "production"}) == [
+        f"{name}: is not a variable this service reads; did you mean {meant}?"
+    ]
+
+
+def test_a_misspelling_of_any_variable_is_caught():
+    for known in KNOWN_VARIABLES:
+        if known.startswith("OTEL_"):  # the OpenTelemetry SDK's namespace, not ours to police
+            continue
+        for typo in (known[:-1], known + "S", known.lower()):
+            assert problems({typo: "1"}) == [
+                f"{typo}: is not a variable this service reads; did you mean {known}?"
+            ]
+
+
+def test_unknown_names_under_our_prefixes_are_errors():
+    assert problems({"APP_FLAVOUR": "x", "SENTRY_RELEASE": "1.2.3"}) == [
+        "APP_FLAVOUR: is not a variable this service reads",
+        "SENTRY_RELEASE: is not a variable this service reads; "
+        "the Sentry SDK reads it, but this service configures Sentry itself",
+    ]
+
+
+def test_names_other_programs_set_are_not_typos():
+    settings = load_settings({
+        # Kubernetes service links for Services named mongo, catalog-api and kubernetes.
+        "MONGO_PORT": "tcp://10.0.0.1:27017",
+        "MONGO_SERVICE_HOST": "10.0.0.1",
+        "MONGO_SERVICE_PORT": "27017",
+        "MONGO_SERVICE_PORT_MONGO": "27017",
+        "MONGO_PORT_27017_TCP": "tcp://10.0.0.1:27017",
+        "MONGO_PORT_27017_TCP_PROTO": "tcp",
+        "MONGO_PORT_27017_TCP_PORT": "27017",
+        "MONGO_PORT_27017_TCP_ADDR": "10.0.0.1",
+        "CATALOG_API_SERVICE_HOST": "10.0.0.2",
+        "CATALOG_API_PORT_8080_TCP": "tcp://10.0.0.2:8080",
+        "KUBERNETES_SERVICE_HOST": "10.0.0.3",
+        # The OpenTelemetry SDK's own standard variables.
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod",
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer x",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer x",
+        # Set in every container, by shells, for outgoing proxies, by the test suite.
+        "HOSTNAME": "catalog-api-7d9f8b6c5-x2x9z",
+        "HOME": "/home/app",
+        "HTTP_PROXY": "http://proxy:3128",
+        "http_proxy": "http://proxy:3128",
+        "MONGO_TEST_URI": "mongodb://localhost:27017",
+    })
+    assert settings.uses_memory_store
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("mongodb://", "Must provide at least one hostname or IP"),
+        ("mongodb://db.internal:99999", "Port must be an integer between 0 and 65535"),
+        ("mongodb://db.internal/?replicaSet=rs0&wtimeout=soon", None),
+        ("mongodb://app:pa:ss@db.internal", "Username and password must be escaped"),
+        ("mongodb+srv://cluster0.example.invalid:27017",
+         "a mongodb+srv:// URI names exactly one host and no port"),
+        ("mongodb+srv://a.example.invalid,b.example.invalid",
+         "a mongodb+srv:// URI names exactly one host and no port"),
+        ("mongodb+srv://cluster0.example.invalid/?tls=maybe", "The value of tls must be"),
+    ],
+)
+def test_mongo_uri_is_checked_by_the_driver_at_start(uri, problem):
+    [line] = problems({"MONGO_URI": uri})
+    assert line.startswith("MONGO_URI: ")
+    if problem is not None:
+        assert problem in line
+
+
+def test_a_driver_message_quoting_the_uri_is_not_repeated(monkeypatch):
+    def quoting(uri, **_):
+        raise ValueError(f"bad credentials {uri.split(':')[2]}")  # what a driver might one day do
+
+    monkeypatch.setattr("app.config.parse_uri", quoting)
+    assert problems({"MONGO_URI": "mongodb://app:Zq8hunter@db.internal"}) == [
+        "MONGO_URI: is not a valid MongoDB connection string"
+    ]
+
+
+def test_mongo_uri_srv_is_checked_without_a_dns_lookup():
+    # A lookup of a .invalid name fails (or times out offline): loading proves none was made.
+    settings = load_settings({"MONGO_URI": "mongodb+srv://app:pw@cluster0.example.invalid/cat"})
+    assert not settings.uses_memory_store
+
+
+def test_bootstrap_admin_email_is_stored_in_the_form_login_looks_up():
+    settings = load_settings({
+        "BOOTSTRAP_ADMIN_EMAIL": " Ops@Example.org ",
+        "BOOTSTRAP_ADMIN_PASSWORD": "correct horse battery staple",
+    })
+    assert settings.bootstrap_admin_email == "ops@example.org"
+
+
+@pytest.mark.parametrize("email", ["ops at example.org", "ops@localhost", "ops\u200b@example.org"])
+def test_bootstrap_admin_email_must_be_one_register_accepts(email):
+    with pytest.raises(InvalidEmail) as reason:
+        canonical_email(email)
+    assert problems({"BOOTSTRAP_ADMIN_EMAIL": email,
+                     "BOOTSTRAP_ADMIN_PASSWORD": "correct horse battery staple"}) == [
+        f"BOOTSTRAP_ADMIN_EMAIL: {reason.value}"
+    ]
+
+
+@pytest.mark.parametrize("password", ["short", "x" * (MIN_LENGTH - 1), "x" * (MAX_LENGTH + 1)])
+def test_bootstrap_admin_password_follows_the_register_rule(password):
+    assert problems({"BOOTSTRAP_ADMIN_EMAIL": "ops@example.org",
+                     "BOOTSTRAP_ADMIN_PASSWORD": password}) == [
+        f"BOOTSTRAP_ADMIN_PASSWORD: must be {MIN_LENGTH} to {MAX_LENGTH} characters long"
+    ]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "127.0.0.1", "localhost", "api.internal."])
+def test_host_accepts_addresses_and_names(host):
+    assert load_settings({"HOST": host}).host == host
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "10.0.0", "-edge", "a..b", "two words", "[::1]"])
+def test_host_refuses_what_is_neither(host):
+    assert problems({"HOST": host}) == [
+        f"HOST: must be an IP address or a host name, got {host!r}"
+    ]
+
+
+def test_no_message_repeats_a_secret():
+    canary = "CanaryZ7q"
+    result = run_app({
+        "APP_ENV": "production",
+        "MONGO_URI": f"mongodb://app:{canary}mongo@db.internal:99999/?authSource={canary}src",
+        "JWT_ACCESS_SECRET": f"{canary}jwt",  # too short
+        "JWT_REFRESH_SECRET": f"change-me-{canary}-refresh-change-me-refresh",  # placeholder
+        "JWT_ACCESS_SECRET_PREVIOUS": f"{canary}prev",
+        "SENTRY_DSN": f"{canary}dsn",
+        "BOOTSTRAP_ADMIN_EMAIL": "ops@example.org",
+        "BOOTSTRAP_ADMIN_PASSWORD": f"{canary}pw",
+        "JWT_SECRET": f"{canary}typo",  # an unknown name may hold a secret too
+    })
+    assert result.returncode == 78
+    assert [line.split(":")[1].strip() for line in result.stderr.splitlines()] == [
+        "JWT_SECRET", "MONGO_URI", "BOOTSTRAP_ADMIN_PASSWORD", "JWT_ACCESS_SECRET",
+        "JWT_ACCESS_SECRET_PREVIOUS", "JWT_REFRESH_SECRET", "SENTRY_DSN",
+    ]
+    assert canary not in result.stderr + result.stdout

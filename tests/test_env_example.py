@@ -1,5 +1,5 @@
-"""The deployment checklist, automated: `.env.example` covers every variable the code reads, and
-only `app/config.py` reads the environment."""
+"""The deployment checklist, automated: `.env.example` lists exactly the variables the code reads,
+and only `app/config.py` reads the environment."""
 
 import ast
 import re
@@ -35,6 +35,12 @@ def env_names_read_in(source: str) -> set[str]:
 def test_example_lists_every_known_variable():
     missing = set(KNOWN_VARIABLES) - example_variables()
     assert not missing, f".env.example lacks {sorted(missing)}"
+
+
+def test_example_lists_only_known_variables():
+    # A stale name copied from the example into a .env would now stop the service at start.
+    stale = example_variables() - set(KNOWN_VARIABLES)
+    assert not stale, f".env.example lists {sorted(stale)}, which the code does not read"
 
 
 def test_every_variable_read_is_declared():
