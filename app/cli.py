@@ -15,10 +15,11 @@ from typing import IO, Any
 
 import orjson
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app import __version__
 from app.config import Settings
+from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.auth.models import ROLES
 from app.domain.auth.schemas import Email, NewPassword
 from app.domain.content.demo import seed_demo
@@ -42,10 +43,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     backup = commands.add_parser("backup", help="write a backup in mongodump's layout")
     backup.add_argument("--out", required=True, type=Path, metavar="DIR")
-    restore = commands.add_parser("restore", help="restore a backup (ours or mongodump's)")
+    restore = commands.add_parser(
+        "restore", help="verify a backup written by `backup`, then restore it"
+    )
     restore.add_argument("--from", required=True, type=Path, metavar="DIR", dest="source")
     restore.add_argument("--drop", action="store_true",
                          help="replace the collections of a database that is not empty")
+    restore.add_argument("--check", action="store_true",
+                         help="only verify the backup's files; no database needed")
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -53,6 +58,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     create.add_argument("--email", required=True)
     create.add_argument("--role", action="append", choices=ROLES, dest="roles",
                         help="repeat for several roles (default: user)")
+    canonicalize = users.add_parser(
+        "canonicalize-emails",
+        help="rewrite stored emails to their canonical form; collisions are reported, not merged",
+    )
+    canonicalize.add_argument("--dry-run", action="store_true", help="report only")
 
     tokens = commands.add_parser("tokens", help="inspect or revoke refresh tokens").add_subparsers(
         dest="action", required=True
@@ -88,6 +98,8 @@ async def run(
     emit = out or (lambda line: print(orjson.dumps(line).decode(), flush=True))
     if args.command in ("backup", "restore"):
         return await _backup_or_restore(args, settings, emit)
+    if args.command == "users" and args.action == "canonicalize-emails":
+        return await _canonicalize_emails(settings, emit, dry_run=args.dry_run)
     own_store = store is None
     if store is None:
         store = open_store(settings)
@@ -127,6 +139,15 @@ async def run(
 async def _backup_or_restore(
     args: argparse.Namespace, settings: Settings, emit: Callable[[dict[str, Any]], None]
 ) -> int:
+    if args.command == "restore" and args.check:
+        try:
+            _, verified = backup.verify(args.source)
+        except backup.BackupError as exc:
+            print(f"error: restore: {exc}", file=sys.stderr)
+            return 1
+        for collection in verified:
+            emit({"verified": collection.name, "documents": collection.documents})
+        return 0
     if settings.mongo_uri is None:
         print(f"error: {args.command} needs MONGO_URI (the memory store has nothing to keep; "
               "to debug with a backup locally: python -m app serve --from-backup DIR)",
@@ -148,7 +169,62 @@ async def _backup_or_restore(
                 emit({"restored": report.name, "documents": report.documents})
         return 0
     except (backup.BackupError, PyMongoError) as exc:
-        print(f"error: {args.command}: {exc}", file=sys.stderr)
+        # One line: the operator reads it in a terminal or a CronJob's log.
+        print(f"error: {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+
+
+async def _canonicalize_emails(
+    settings: Settings, emit: Callable[[dict[str, Any]], None], *, dry_run: bool
+) -> int:
+    """Users stored before emails had one canonical form: rewrite each to canonical_email of
+    itself. Two users with the same canonical form (or an email that has none) are reported
+    and left alone: which account to keep is a person's decision. Exit 1 when any remain."""
+    if settings.mongo_uri is None:
+        print("error: canonicalize-emails needs MONGO_URI (the memory store starts empty)",
+              file=sys.stderr)
+        return 1
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_uri.reveal(), serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5,
+        w="majority", tz_aware=True,
+    )
+    users = client[settings.mongo_db]["users"]
+    counts = {"checked": 0, "rewritten": 0, "collisions": 0, "invalid": 0}
+    try:
+        by_canonical: dict[str, list[dict[str, Any]]] = {}
+        async for doc in users.find({}, {"email": 1}):
+            counts["checked"] += 1
+            try:
+                by_canonical.setdefault(canonical_email(doc["email"]), []).append(doc)
+            except InvalidEmail as exc:
+                counts["invalid"] += 1
+                emit({"invalid": doc["_id"], "email": doc["email"], "reason": str(exc)})
+        for canonical, docs in by_canonical.items():
+            if len(docs) > 1:
+                counts["collisions"] += 1
+                emit({"collision": canonical, "users": [d["_id"] for d in docs],
+                      "emails": [d["email"] for d in docs]})
+                continue
+            doc = docs[0]
+            if doc["email"] == canonical:
+                continue
+            if not dry_run:
+                try:  # the email must still be the one read: never overwrite a newer change
+                    await users.update_one({"_id": doc["_id"], "email": doc["email"]},
+                                           {"$set": {"email": canonical}})
+                except DuplicateKeyError:  # registered meanwhile under the canonical form
+                    counts["collisions"] += 1
+                    emit({"collision": canonical, "users": [doc["_id"]]})
+                    continue
+            counts["rewritten"] += 1
+            emit({"rewrite": doc["_id"], "from": doc["email"], "to": canonical,
+                  "dryRun": dry_run})
+        emit({**counts, "dryRun": dry_run})
+        return 1 if counts["collisions"] or counts["invalid"] else 0
+    except PyMongoError as exc:
+        print(f"error: canonicalize-emails: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     finally:
         await client.close()

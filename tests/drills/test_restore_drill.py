@@ -4,6 +4,7 @@ come back; the same backup also loads into the memory store for local debugging.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -85,7 +86,11 @@ async def test_backup_wipe_restore_and_load_into_memory(aiohttp_client, mongo_se
         assert (dump / f"{name}.bson").exists() and (dump / f"{name}.metadata.json").exists()
         assert len(bson.decode_all((dump / f"{name}.bson").read_bytes())) == len(
             before[name]["documents"])
-    assert (out / "manifest.json").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == 2 and manifest["collections"].keys() == before.keys()
+    checked = app_cli(settings, "restore", "--from", str(out), "--check")  # files only
+    assert checked.returncode == 0, checked.stderr
+    assert [json.loads(line)["verified"] for line in checked.stdout.splitlines()] == sorted(before)
 
     refused = app_cli(settings, "restore", "--from", str(out))
     assert refused.returncode == 1 and "--drop" in refused.stderr  # the database is not empty
