@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 
 # A check answers None when ready, or a short reason when not.
 Check = Callable[[], Awaitable[str | None]]
+# Past this a check is "not ready": a probe must answer before the orchestrator gives up on it.
+CHECK_TIMEOUT = 2.0
 
 
 class Lifecycle:
@@ -29,12 +31,18 @@ class Lifecycle:
         return "shutting down" if self.draining else None
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:
-        """Run every check concurrently; a check that raises counts as not ready."""
+        """Run every check concurrently; a check that raises, or takes longer than
+        CHECK_TIMEOUT, counts as not ready (with its reason), never as an error."""
         names = list(self._checks)
-        results = await asyncio.gather(*(self._checks[n]() for n in names), return_exceptions=True)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(self._checks[n](), CHECK_TIMEOUT) for n in names),
+            return_exceptions=True,
+        )
         report: dict[str, str] = {}
         for name, result in zip(names, results, strict=True):
-            if isinstance(result, BaseException):
+            if isinstance(result, TimeoutError):
+                report[name] = "check timed out"
+            elif isinstance(result, BaseException):
                 report[name] = f"check failed: {type(result).__name__}"
             else:
                 report[name] = "ok" if result is None else result

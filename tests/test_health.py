@@ -1,7 +1,13 @@
 """`/health` and `/ready` tell the truth, and never answer 500."""
 
-import pytest
+import asyncio
+import time
 
+import pytest
+from pymongo.errors import InvalidOperation, PyMongoError
+
+from app import lifecycle
+from app.store.memory import MemoryStore
 from app.web.app import create_app
 from app.web.keys import LIFECYCLE
 from tests.conftest import free_port, make_settings
@@ -65,4 +71,51 @@ async def test_health_and_ready_503_when_store_is_down(logs, dead_mongo_client):
             body = await response.json()
             assert body["data"]["status"] == "unavailable"
             assert body["data"]["checks"]["store"] == "unavailable"
-    assert logs.find("store.unreachable_at_start")
+    # Six failed probes, one line for the operator, with the reason.
+    downs = logs.find("dependency.down")
+    assert [(d["level"], d["dependency"], d["reason"]) for d in downs] == [
+        ("error", "mongo", "unreachable")]
+
+
+class StoreWhosePingRaises(MemoryStore):
+    """The memory store, but its ping fails the way a bug or an unforeseen driver error would."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def ping(self, timeout: float) -> None:
+        raise self.error
+
+
+class UnforeseenDriverError(PyMongoError):
+    """A driver error class the store's boundary does not know (a future pymongo's, say)."""
+
+
+@pytest.mark.parametrize("error", [
+    UnforeseenDriverError("something new"),
+    InvalidOperation("cannot use the client after close"),
+    RuntimeError("a bug in the check"),
+])
+async def test_any_failure_of_the_store_check_is_503_never_500(aiohttp_client, settings, error):
+    client = await aiohttp_client(create_app(settings, store=StoreWhosePingRaises(error)))
+    for path in ("/health", "/ready"):
+        response = await client.get(path)
+        assert response.status == 503, path
+        checks = (await response.json())["data"]["checks"]
+        assert checks["store"] == f"check failed: {type(error).__name__}", path
+
+
+async def test_a_check_that_hangs_is_503_not_a_hung_probe(client, monkeypatch):
+    monkeypatch.setattr(lifecycle, "CHECK_TIMEOUT", 0.2)
+
+    async def hangs() -> str | None:
+        await asyncio.sleep(30)
+        return None
+
+    client.app[LIFECYCLE].add_check("hangs", hangs)
+    started = time.monotonic()
+    response = await client.get("/ready")
+    assert response.status == 503
+    assert (await response.json())["data"]["checks"]["hangs"] == "check timed out"
+    assert time.monotonic() - started < 2.0

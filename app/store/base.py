@@ -1,18 +1,33 @@
 """The storage port: what the service needs from a database, whatever the database is.
 
-Adapters raise `app.domain.errors.DependencyUnavailable` when the database does not answer within
-their bounded timeout, and `Conflict` on a duplicate unique value; no driver exception crosses
-this boundary. Every method is atomic on its own; nothing here is read-then-write.
+Adapters raise `StoreUnavailable` (a `DependencyUnavailable`) for every failure that means the
+database cannot serve (not answering within the bounded timeout, refusing the credentials, no
+primary, ...) and `Conflict` on a duplicate unique value; anything else is a programming error and
+keeps raising. No other driver exception crosses this boundary. Every method is atomic on its
+own; nothing here is read-then-write.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
+from app.domain.errors import DependencyUnavailable
 from app.domain.ratelimit import Limiter
+
+
+class StoreUnavailable(DependencyUnavailable):
+    """The database cannot serve. `reason` is a short fixed word for operators (unreachable,
+    timeout, authentication, authorization, not_primary, write_concern, transient, ...), never
+    the driver's message: that may name hosts, and clients see only the generic message."""
+
+    def __init__(self, reason: str, operation: str) -> None:
+        super().__init__()
+        self.reason = reason
+        self.operation = operation
 
 
 class UserStore(Protocol):
@@ -95,11 +110,16 @@ class Store(UserStore, RefreshTokenStore, ContentStore, Protocol):
     name: str
 
     async def connect(self) -> None:
-        """Prepare the adapter (indexes, capabilities). Must not fail when the database is down:
-        the service starts unready and recovers when the database comes back."""
+        """Prepare the adapter (indexes, capabilities). Must not fail when the database is down
+        or refuses the credentials: the service starts unready, the adapter keeps preparing in
+        the background, and the service recovers when the database comes back."""
 
     async def ping(self, timeout: float) -> None:
-        """Round-trip to the database within `timeout` seconds or raise DependencyUnavailable."""
+        """Round-trip to the database within `timeout` seconds or raise StoreUnavailable."""
+
+    def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call `listener(reason)` whenever an operation raises StoreUnavailable (pings excepted:
+        their caller sees the failure). Returns the function that stops it."""
 
     async def close(self) -> None: ...
 

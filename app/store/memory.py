@@ -39,6 +39,9 @@ class MemoryStore:
     async def ping(self, timeout: float) -> None:
         return None
 
+    def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        return lambda: None  # nothing here ever fails for want of a database
+
     async def close(self) -> None:
         return None
 

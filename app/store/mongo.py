@@ -1,29 +1,34 @@
 """MongoDB adapter on pymongo's native async client (no thread pool).
 
-Every operation is bounded by the client-side timeout (`timeoutMS`), and every driver error that
-means "the database is not answering" becomes `DependencyUnavailable`, so a request never hangs
-past the configured timeout and never turns a database outage into a 500.
+Every operation runs under `_call`: bounded by the client-side timeout (`timeoutMS`) and, as a
+backstop, by an asyncio deadline `DEADLINE_MARGIN` later; every driver failure that means the
+database cannot serve becomes `StoreUnavailable` with a short reason (see `mongo_errors`). So a
+request never waits much past MONGO_TIMEOUT_MS, and no outage, refused credential or failover
+turns into a 500.
 
-Indexes are created idempotently when the database first answers. Servers that lack a feature
+Indexes and capabilities are prepared once, off the probe path: at start when the database
+answers, otherwise by a background task that retries with backoff. Servers that lack a feature
 (FerretDB v1 has no TTL indexes and no transactions) are detected from their answers, and the
 adapter degrades with one warning.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.errors import Conflict, DependencyUnavailable
+from app.store.base import StoreUnavailable
 from app.store.documents import (
     CONTENT_FIELDS,
     content_document,
@@ -34,25 +39,21 @@ from app.store.documents import (
     user_document,
     user_from_document,
 )
+from app.store.mongo_errors import failure_reason
 from app.store.ratelimit_mongo import MongoRateLimiter
 from app.telemetry import fields, get_logger
 
 log = get_logger(__name__)
 
 _NOT_IMPLEMENTED = 238  # the server's error code for an unsupported option
-
-
-@contextmanager
-def unavailable_on_failure(operation: str) -> Iterator[None]:
-    """Translate connection failures and timeouts into the domain's DependencyUnavailable."""
-    try:
-        yield
-    except DuplicateKeyError as exc:
-        raise Conflict("The value is already taken") from exc
-    except PyMongoError as exc:
-        if isinstance(exc, ConnectionFailure) or exc.timeout:
-            raise DependencyUnavailable(f"The database did not answer ({operation})") from exc
-        raise
+# How far past the timeout the asyncio deadline cuts a call off. pymongo checks its own deadline
+# only between 0.5 s polls while it waits for a server (a retry after a dropped connection waited
+# up to timeout + 0.5 s); the margin lets the driver's own, more precise error win when it can.
+DEADLINE_MARGIN = 0.05
+# Index builds may take longer than a request may wait; they run off the request path.
+PREPARE_TIMEOUT = 60.0
+PREPARE_RETRY = (1.0, 30.0)  # first and longest wait between background attempts
+PREPARE_START_WAIT = 5.0  # how long the start waits for the first attempt
 
 
 async def _index_names(collection: Any) -> set[str]:
@@ -66,6 +67,28 @@ async def _ensure_indexes(collection: Any, models: list[IndexModel]) -> None:
     missing = [model for model in models if model.document["name"] not in existing]
     if missing:
         await collection.create_indexes(missing)
+
+
+def required_indexes() -> dict[str, list[IndexModel]]:
+    """The indexes the service relies on, by collection (the unique ones are what makes an
+    email, a token id or a tag slug unique); a restore ensures them too, whatever the backup
+    says. TTL indexes are not here: the server may lack them (see `_ttl_index`)."""
+    return {
+        "users": [IndexModel("email", unique=True)],
+        "refresh_tokens": [
+            IndexModel("jti", unique=True),
+            # Sparse: a family's first token has no parent. Unique: a token rotates once.
+            IndexModel("parentJti", unique=True, sparse=True),
+            IndexModel([("userId", ASCENDING), ("createdAt", DESCENDING)]),
+            IndexModel("familyId"),
+        ],
+        "refresh_families": [IndexModel("userId")],
+        "tags": [IndexModel("slug", unique=True)],
+        "content": [
+            IndexModel([("isActive", ASCENDING), ("_id", DESCENDING)]),
+            IndexModel([("tags", ASCENDING), ("_id", DESCENDING)]),
+        ],
+    }
 
 
 class MongoStore:
@@ -94,6 +117,11 @@ class MongoStore:
         self._db = self._client[database]
         self._timeout = timeout_ms / 1000
         self._prepared = False
+        self._prepare_lock = asyncio.Lock()
+        self._preparer: asyncio.Task[None] | None = None
+        self._first_attempt = asyncio.Event()
+        self._failure_listeners: list[Callable[[str], None]] = []
+        self._credentials_refused = False
         self.supports_ttl = True
         self.supports_transactions = False
         self._users = self._db["users"]
@@ -103,55 +131,122 @@ class MongoStore:
         self._content = self._db["content"]
         self._meta = self._db["meta"]
 
+    # the boundary: every call goes through here
+
+    @contextlib.asynccontextmanager
+    async def _call(
+        self, operation: str, *, timeout: float | None = None, report: bool = True
+    ) -> AsyncIterator[None]:
+        """Bound the block by the timeout and translate driver errors (module docstring)."""
+        seconds = self._timeout if timeout is None else timeout
+        deadline = asyncio.timeout(seconds + DEADLINE_MARGIN)
+        try:
+            async with deadline:
+                with pymongo.timeout(seconds):
+                    yield
+        except DuplicateKeyError as exc:
+            raise Conflict("The value is already taken") from exc
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise self._unavailable("timeout", operation, report) from exc
+        except PyMongoError as exc:
+            reason = failure_reason(exc)
+            if reason is None:
+                raise
+            raise self._unavailable(reason, operation, report) from exc
+        self._credentials_refused = False
+
+    def _unavailable(self, reason: str, operation: str, report: bool) -> StoreUnavailable:
+        if reason == "authentication":
+            self._credentials_refused = True
+        elif reason in ("unreachable", "timeout"):
+            # After a refusal the driver waits to re-check the server, and says "timed out" or
+            # "unreachable"; the news is still the refusal, until an operation succeeds.
+            reason = "authentication" if self._credentials_refused else self._reachability(reason)
+        if report:
+            for listener in self._failure_listeners:
+                listener(reason)
+        return StoreUnavailable(reason, operation)
+
+    def _reachability(self, reason: str) -> str:
+        """A timeout while no server is known to answer (a dropped connection, a killed server)
+        is "unreachable": the operator's question is "is it up", not "is it slow"."""
+        servers = self._client.topology_description.server_descriptions().values()
+        return "unreachable" if not any(s.is_server_type_known for s in servers) else reason
+
+    def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        self._failure_listeners.append(listener)
+        return lambda: self._failure_listeners.remove(listener)
+
     # lifecycle
 
     async def connect(self) -> None:
-        try:
-            await self.ping(timeout=self._timeout)
-        except DependencyUnavailable:
-            log.warning("store.unreachable_at_start", extra=fields(store=self.name))
+        """Start preparing in the background and give the first attempt a moment: a healthy
+        start serves with its indexes in place, while a database that is down, refuses the
+        credentials or builds indexes slowly never holds the start up."""
+        if self._preparer is None or self._preparer.done():  # a shared store connects again
+            self._preparer = asyncio.create_task(self._prepare_until_done(), name="mongo-prepare")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_attempt.wait(), PREPARE_START_WAIT)
+        if not self._prepared:
+            log.info("store.prepare_pending: indexes are prepared in the background once the "
+                     "database answers")
 
     async def ping(self, timeout: float) -> None:
-        with unavailable_on_failure("ping"), pymongo.timeout(timeout):
+        async with self._call("ping", timeout=timeout, report=False):
             await self._db.command("ping")
-        if not self._prepared:
-            await self._prepare_once()
 
     async def close(self) -> None:
+        if self._preparer is not None:
+            self._preparer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._preparer
         await self._client.close()
 
     def shared_rate_limiter(self) -> MongoRateLimiter:
         """Limits counted in the database, so they hold across instances."""
-        return MongoRateLimiter(self._db["rate_limits"])
+        return MongoRateLimiter(self._db["rate_limits"], self._call)
 
-    async def _prepare_once(self) -> None:
-        """Indexes and capabilities, once the server answers (it may be down at start). A
-        failure here is logged, not raised: the database answered, so it is up."""
-        try:
-            with unavailable_on_failure("prepare"):
+    async def prepare(self) -> None:
+        """Indexes and capabilities, once: concurrent callers wait for the one running."""
+        async with self._prepare_lock:
+            if self._prepared:
+                return
+            # A quick round trip first, so an unavailable database fails within the timeout.
+            async with self._call("prepare.ping"):
+                await self._db.command("ping")
+            async with self._call("prepare", timeout=max(PREPARE_TIMEOUT, self._timeout)):
                 await self._prepare()
-        except (DependencyUnavailable, PyMongoError) as exc:
-            log.error("store.prepare_failed", extra=fields(reason=str(exc)[:300]))
-            return
-        self._prepared = True
+            self._prepared = True
+
+    async def _prepare_until_done(self) -> None:
+        """Retry with backoff until prepared. Unavailability is the dependency state's to report;
+        any other failure is logged once per kind, and never ends the loop."""
+        delay, longest = PREPARE_RETRY
+        last_error: str | None = None
+        while True:
+            try:
+                await self.prepare()
+                log.info("store.prepared", extra=fields(
+                    transactions=self.supports_transactions, ttl=self.supports_ttl))
+                return
+            except StoreUnavailable:
+                pass
+            except Exception as exc:
+                if type(exc).__name__ != last_error:
+                    log.exception("store.prepare_failed", extra=fields(error=type(exc).__name__))
+                last_error = type(exc).__name__
+            finally:
+                self._first_attempt.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
 
     async def _prepare(self) -> None:
         hello = await self._client.admin.command("hello")
         self.supports_transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
-        await _ensure_indexes(self._users, [IndexModel("email", unique=True)])
-        await _ensure_indexes(self._tokens, [
-            IndexModel("jti", unique=True),
-            # Sparse: a family's first token has no parent. Unique: a token rotates once.
-            IndexModel("parentJti", unique=True, sparse=True),
-            IndexModel([("userId", ASCENDING), ("createdAt", DESCENDING)]),
-            IndexModel("familyId"),
-        ])
-        await _ensure_indexes(self._families, [IndexModel("userId")])
-        await _ensure_indexes(self._tags, [IndexModel("slug", unique=True)])
-        await _ensure_indexes(self._content, [
-            IndexModel([("isActive", ASCENDING), ("_id", DESCENDING)]),
-            IndexModel([("tags", ASCENDING), ("_id", DESCENDING)]),
-        ])
+        for name, models in required_indexes().items():
+            await _ensure_indexes(self._db[name], models)
         for collection in (self._tokens, self._families):
             await self._ttl_index(collection)
         if not self.supports_transactions:
@@ -176,21 +271,21 @@ class MongoStore:
 
     async def create_user(self, user: User) -> None:
         try:
-            with unavailable_on_failure("users.insert"):
+            async with self._call("users.insert"):
                 await self._users.insert_one(user_document(user))
         except Conflict:
             raise Conflict("A user with this email already exists") from None
 
     async def get_user(self, user_id: str) -> User | None:
-        with unavailable_on_failure("users.find"):
+        async with self._call("users.find"):
             return user_from_document(await self._users.find_one({"_id": user_id}))
 
     async def get_user_by_email(self, email: str) -> User | None:
-        with unavailable_on_failure("users.find"):
+        async with self._call("users.find"):
             return user_from_document(await self._users.find_one({"email": email}))
 
     async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None:
-        with unavailable_on_failure("users.update"):
+        async with self._call("users.update"):
             await self._users.update_one(
                 {"_id": user_id}, {"$set": {"passwordHash": password_hash, "updatedAt": at}}
             )
@@ -200,21 +295,21 @@ class MongoStore:
     async def create_refresh_family(
         self, family_id: str, user_id: str, created_at: datetime, expires_at: datetime
     ) -> None:
-        with unavailable_on_failure("refresh_families.insert"):
+        async with self._call("refresh_families.insert"):
             await self._families.insert_one({
                 "_id": family_id, "userId": user_id, "createdAt": created_at,
                 "expiresAt": expires_at, "revokedAt": None,
             })
 
     async def extend_refresh_family(self, family_id: str, expires_at: datetime) -> bool:
-        with unavailable_on_failure("refresh_families.update"):
+        async with self._call("refresh_families.update"):
             result = await self._families.update_one(
                 {"_id": family_id, "revokedAt": None}, {"$set": {"expiresAt": expires_at}}
             )
         return result.matched_count == 1
 
     async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
-        with unavailable_on_failure("refresh_families.revoke"):
+        async with self._call("refresh_families.revoke"):
             await self._families.update_one(
                 {"_id": family_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
@@ -224,21 +319,21 @@ class MongoStore:
         return result.modified_count
 
     async def insert_refresh_token(self, token: RefreshToken) -> None:
-        with unavailable_on_failure("refresh_tokens.insert"):
+        async with self._call("refresh_tokens.insert"):
             await self._tokens.insert_one(token_document(token))
 
     async def get_refresh_token(self, jti: str) -> RefreshToken | None:
-        with unavailable_on_failure("refresh_tokens.find"):
+        async with self._call("refresh_tokens.find"):
             return token_from_document(await self._tokens.find_one({"jti": jti}))
 
     async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
-        with unavailable_on_failure("refresh_tokens.mark_used"):
+        async with self._call("refresh_tokens.mark_used"):
             await self._tokens.update_one(
                 {"jti": jti, "usedAt": None}, {"$set": {"usedAt": at, "replacedBy": replaced_by}}
             )
 
     async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
-        with unavailable_on_failure("refresh_tokens.revoke_user"):
+        async with self._call("refresh_tokens.revoke_user"):
             await self._families.update_many(
                 {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
@@ -248,7 +343,7 @@ class MongoStore:
         return result.modified_count
 
     async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
-        with unavailable_on_failure("refresh_tokens.list"):
+        async with self._call("refresh_tokens.list"):
             cursor = self._tokens.find({"userId": user_id}).sort(
                 [("createdAt", DESCENDING), ("jti", DESCENDING)]
             )
@@ -258,7 +353,7 @@ class MongoStore:
 
     async def create_tag(self, tag: Tag) -> None:
         try:
-            with unavailable_on_failure("tags.insert"):
+            async with self._call("tags.insert"):
                 await self._tags.insert_one({
                     "_id": tag.id, "slug": tag.slug, "name": tag.name,
                     "createdAt": tag.created_at, "updatedAt": tag.updated_at,
@@ -268,20 +363,19 @@ class MongoStore:
         await self._bump_catalog()
 
     async def list_tags(self) -> list[Tag]:
-        with unavailable_on_failure("tags.list"):
+        async with self._call("tags.list"):
             docs = await self._tags.find().sort("slug").to_list()
         return [tag_from_document(doc) for doc in docs]
 
     async def existing_tag_slugs(self, slugs: list[str]) -> set[str]:
-        with unavailable_on_failure("tags.find"):
+        async with self._call("tags.find"):
             docs = await self._tags.find({"slug": {"$in": slugs}}, {"slug": 1}).to_list()
         return {doc["slug"] for doc in docs}
 
     async def rename_tag(
         self, slug: str, new_slug: str, new_name: str | None, at: datetime
     ) -> Tag | None:
-        if not self._prepared:
-            await self.ping(self._timeout)
+        await self.prepare()  # the capabilities decide how; a no-op once prepared
         if not self.supports_transactions:
             raise DependencyUnavailable(
                 "Tag rename needs a MongoDB replica set (transactions); this server is standalone"
@@ -306,21 +400,20 @@ class MongoStore:
             return tag_from_document(doc)
 
         try:
-            with unavailable_on_failure("tags.rename"):
-                async with self._client.start_session() as session:
-                    renamed = await session.with_transaction(rename)
+            async with self._call("tags.rename"), self._client.start_session() as session:
+                renamed = await session.with_transaction(rename)
             await self._bump_catalog()
             return renamed
         except Conflict:
             raise Conflict(f"Tag {new_slug!r} already exists") from None
 
     async def insert_content(self, item: ContentItem) -> None:
-        with unavailable_on_failure("content.insert"):
+        async with self._call("content.insert"):
             await self._content.insert_one(content_document(item))
         await self._bump_catalog()
 
     async def get_content(self, item_id: str) -> ContentItem | None:
-        with unavailable_on_failure("content.find"):
+        async with self._call("content.find"):
             return content_from_document(await self._content.find_one({"_id": item_id}))
 
     async def update_content(
@@ -330,7 +423,7 @@ class MongoStore:
         if "tags" in update:
             update["tags"] = list(update["tags"])
         update["updatedAt"] = at
-        with unavailable_on_failure("content.update"):
+        async with self._call("content.update"):
             doc = await self._content.find_one_and_update(
                 {"_id": item_id}, {"$set": update},
                 return_document=pymongo.ReturnDocument.AFTER,
@@ -339,7 +432,7 @@ class MongoStore:
         return content_from_document(doc)
 
     async def delete_content(self, item_id: str) -> bool:
-        with unavailable_on_failure("content.delete"):
+        async with self._call("content.delete"):
             result = await self._content.delete_one({"_id": item_id})
         await self._bump_catalog()
         return result.deleted_count == 1
@@ -353,7 +446,7 @@ class MongoStore:
         if query.text is not None:
             # Literal text, never a pattern: the user's input is escaped.
             selector["title"] = {"$regex": re.escape(query.text), "$options": "i"}
-        with unavailable_on_failure("content.list"):
+        async with self._call("content.list"):
             cursor = self._content.find(selector).sort("_id", DESCENDING).limit(query.limit)
             return [item for doc in await cursor.to_list() if (item := content_from_document(doc))]
 
@@ -363,16 +456,16 @@ class MongoStore:
             {"$unwind": "$tags"},
             {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
         ]
-        with unavailable_on_failure("content.counts"):
+        async with self._call("content.counts"):
             docs = await (await self._content.aggregate(pipeline)).to_list()
         return {doc["_id"]: doc["count"] for doc in docs}
 
     async def catalog_stamp(self) -> int:
-        with unavailable_on_failure("meta.catalog"):
+        async with self._call("meta.catalog"):
             doc = await self._meta.find_one({"_id": "catalog"})
         return int(doc["stamp"]) if doc else 0
 
     async def _bump_catalog(self) -> None:
         # Every instance compares this with what it built its cache from.
-        with unavailable_on_failure("meta.catalog"):
+        async with self._call("meta.catalog"):
             await self._meta.update_one({"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True)

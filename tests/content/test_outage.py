@@ -9,12 +9,14 @@ import pytest
 from app.domain.content.models import ContentItem, Tag
 from app.domain.ids import new_id, utcnow
 from app.store import open_store
+from app.store.mongo import DEADLINE_MARGIN
 from app.web.app import create_app
 from tests.conftest import make_settings
 from tests.mongo_server import FerretDB
 from tests.test_errors import assert_envelope
 
 TIMEOUT_MS = 500
+SLACK = 0.2  # scheduling on a loaded two-core machine; far below the 0.5 s overshoot it guards
 
 
 @pytest.fixture
@@ -27,9 +29,10 @@ def own_ferretdb(mongo_server):
     server.close()
 
 
-async def test_outage_and_recovery(aiohttp_client, own_ferretdb):
+async def test_outage_and_recovery(aiohttp_client, own_ferretdb, logs):
     settings = make_settings(MONGO_URI=own_ferretdb.uri, MONGO_DB="outage",
-                             MONGO_TIMEOUT_MS=str(TIMEOUT_MS), CATALOG_REFRESH_SECONDS="0.5")
+                             MONGO_TIMEOUT_MS=str(TIMEOUT_MS), CATALOG_REFRESH_SECONDS="0.5",
+                             DEPENDENCY_PING_SECONDS="0.2")
     # Another client prepares the database first, as another instance would have.
     seed = open_store(settings)
     await seed.connect()
@@ -45,13 +48,22 @@ async def test_outage_and_recovery(aiohttp_client, own_ferretdb):
     catalog_etag = (await client.get("/catalog")).headers["ETag"]
 
     own_ferretdb.kill()
-    for path in ("/content", f"/content/{item.id}"):
+
+    async def timed(path: str) -> float:
         started = time.monotonic()
         response = await client.get(path)
         elapsed = time.monotonic() - started
         await assert_envelope(response, 503, "dependency.unavailable")
-        # Bounded by the configured timeout (plus scheduling slack), never a hang.
-        assert elapsed < TIMEOUT_MS / 1000 + 1.5, elapsed
+        return elapsed
+
+    # The first requests after the kill meet the pooled connections the server dropped: the
+    # driver retries, and its server selection used to overshoot the timeout by up to 0.5 s.
+    paths = ["/content", f"/content/{item.id}"] * 5
+    slowest = max(await asyncio.gather(*(timed(path) for path in paths)))
+    for path in paths:
+        slowest = max(slowest, await timed(path))
+    # Bounded by the timeout plus the documented margin, plus slack for a busy test machine.
+    assert slowest < TIMEOUT_MS / 1000 + DEADLINE_MARGIN + SLACK, slowest
     for path in ("/health", "/ready"):
         assert (await client.get(path)).status == 503
     cached = await client.get("/catalog")  # served from memory
@@ -68,3 +80,13 @@ async def test_outage_and_recovery(aiohttp_client, own_ferretdb):
         raise AssertionError("the service did not recover after the database came back")
     assert (await client.get("/health")).status == 200, own_ferretdb.log()[-2000:]
     assert (await client.get("/ready")).status == 200
+
+    # Twenty failed requests and many failed pings: one line down, one line up, and no line
+    # per failed request (those are in the access lines and metrics).
+    deadline = time.monotonic() + 5
+    while not logs.find("dependency.up") and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    downs, ups = logs.find("dependency.down"), logs.find("dependency.up")
+    assert [(d["dependency"], d["reason"]) for d in downs] == [("mongo", "unreachable")]
+    assert len(ups) == 1 and ups[0]["outageSeconds"] > 0
+    assert logs.find("dependency.unavailable") == []

@@ -1,0 +1,88 @@
+"""What the service knows about a dependency (the database): up, down and why, or not yet known.
+
+One place decides the `app_dependency_up` gauge and the operator's two lines, `dependency.down`
+(error, with a short reason) and `dependency.up` (info, with the outage length): one line per
+change of state, however many requests fail in between.
+
+Two feeds: the background ping (the authority) and the failures the store sees while serving.
+A failing request asks the pinger to check now rather than flipping the state itself: one slow
+query, or a pooled connection that went stale during an outage just healed, must not tell the
+operator the database is down when it answers.
+
+While down, a reason that says more than "no answer" (refused credentials, a stepped-down primary)
+is told once when it first appears: an outage that starts as "unreachable" and turns out to be
+a rotated password must say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from app.telemetry import fields, get_logger
+
+log = get_logger("app.dependency")
+
+# Reasons that only say the database did not answer; any other reason is worth its own line.
+NO_ANSWER = frozenset({"unreachable", "timeout", "unavailable"})
+# The pinger never checks more often than this, however many requests ask it to.
+MIN_CHECK_INTERVAL = 0.5
+
+
+class DependencyState:
+    def __init__(
+        self,
+        name: str,
+        set_gauge: Callable[[float], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.up: bool | None = None  # None: not checked yet
+        self.reason: str | None = None
+        self._set_gauge = set_gauge
+        self._clock = clock
+        self._down_since = 0.0
+        self._told: set[str] = set()  # the reasons this outage has logged
+        self._check_now = asyncio.Event()
+
+    def mark_up(self) -> None:
+        if self.up is True:
+            return
+        was_down = self.up is False
+        self.up = True
+        self._set_gauge(1.0)
+        if was_down:
+            log.info("dependency.up", extra=fields(
+                dependency=self.name, reason=self.reason,
+                outageSeconds=round(self._clock() - self._down_since, 3)))
+        self.reason = None
+
+    def mark_down(self, reason: str, **details: str) -> bool:
+        """True when this is news (the state changed), so a caller can add its own detail once."""
+        if self.up is False:
+            if reason not in NO_ANSWER and reason not in self._told:
+                self._told.add(reason)
+                log.error("dependency.down", extra=fields(
+                    dependency=self.name, reason=reason, previousReason=self.reason, **details))
+                self.reason = reason
+            return False
+        self.up, self.reason, self._down_since = False, reason, self._clock()
+        self._told = {reason}
+        self._set_gauge(0.0)
+        log.error("dependency.down", extra=fields(dependency=self.name, reason=reason, **details))
+        return True
+
+    def operation_failed(self, reason: str) -> None:
+        """A store operation failed while serving: the pinger checks now (see the docstring)."""
+        if self.up is not False:
+            self._check_now.set()
+
+    async def wait_for_next_check(self, period: float) -> None:
+        """Sleep until the next ping is due: after `period`, or sooner when a failure asks."""
+        await asyncio.sleep(min(period, MIN_CHECK_INTERVAL))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._check_now.wait(), max(0.0, period - MIN_CHECK_INTERVAL))
+        self._check_now.clear()
