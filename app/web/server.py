@@ -1,8 +1,14 @@
 """Run the app until SIGTERM/SIGINT, then drain.
 
+Start order: bind the listening sockets first, so a bad HOST or a busy PORT is one line on stderr
+and exit 78 before the store is touched; then fit the connection cap under the open-file limit,
+build the app, and serve through `app.web.connections` (deadlines and the cap).
+
 Shutdown order: `/ready` turns 503 at once; the server keeps serving for SHUTDOWN_GRACE_SECONDS
 so the load balancer can take the instance out; then it stops accepting, waits up to
 SHUTDOWN_TIMEOUT_SECONDS for in-flight requests, and runs the cleanup contexts (store last).
+While draining, every answer carries `Connection: close` (app.web.edge), so keep-alive clients
+reconnect elsewhere.
 """
 
 from __future__ import annotations
@@ -10,49 +16,73 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from pathlib import Path
 
 from aiohttp import web
 
 from app import __version__
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.store.backup import load_into
 from app.store.memory import MemoryStore
 from app.telemetry import fields, get_logger
 from app.web.app import create_app
+from app.web.connections import (
+    ConnectionGuard,
+    ConnectionLimits,
+    GuardedSite,
+    accept_error_handler,
+    bind,
+    ensure_fd_budget,
+)
 from app.web.keys import LIFECYCLE, STORE
 
 log = get_logger("app")
+EX_CONFIG = 78  # as in app.__main__: the configuration is wrong
 
 
 async def serve(settings: Settings, *, from_backup: Path | None = None) -> None:
-    store = None
-    if from_backup is not None:
-        store = MemoryStore()
-        loaded = await load_into(store, from_backup)
-        log.info("store.loaded_backup", extra=fields(source=str(from_backup), **loaded))
-    app = create_app(settings, store=store)
-    runner = web.AppRunner(
-        app,
-        access_log=None,  # replaced by our request.completed line
-        handle_signals=False,
-        shutdown_timeout=settings.shutdown_timeout_seconds,
-    )
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
-        await site.start()
+        sockets = bind(settings.host, settings.port)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(accept_error_handler(loop.get_exception_handler()))
+    limits = ConnectionLimits.from_settings(
+        settings, ensure_fd_budget(settings.http_max_connections))
+    try:
+        store = None
+        if from_backup is not None:
+            store = MemoryStore()
+            loaded = await load_into(store, from_backup)
+            log.info("store.loaded_backup", extra=fields(source=str(from_backup), **loaded))
+        app = create_app(settings, store=store)
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            shutdown_timeout=settings.shutdown_timeout_seconds,
+        )
+        await runner.setup()
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    try:
+        assert runner.server is not None
+        guard = ConnectionGuard(runner.server, limits)
+        for sock in sockets:
+            await GuardedSite(runner, sock, guard).start()
     except BaseException:
         await runner.cleanup()
         raise
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("app.started", extra=fields(
         host=settings.host, port=settings.port, env=settings.app_env,
-        store=app[STORE].name, version=__version__,
+        store=app[STORE].name, version=__version__, maxConnections=limits.max_connections,
     ))
 
     await stop.wait()
