@@ -17,8 +17,11 @@ run: $(STAMP)
 
 # The Mongo store tests run on FerretDB, built once per machine from the Go module proxy (cached
 # by content hash); without Go they skip and say why. MONGO_TEST_URI points them at a real MongoDB.
+# The fault matrix (tests/faults) puts Toxiproxy, built and cached the same way, in front of it.
 test: $(STAMP)
-	FERRETDB_BIN="$$(tests/ferretdb/build.sh || true)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	FERRETDB_BIN="$$(tests/ferretdb/build.sh || true)" \
+	TOXIPROXY_BIN="$$(tests/toxiproxy/build.sh || true)" \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The load benchmark (bench/run.py): wrk from Debian, the FastAPI peer in its own venv.
 bench: $(STAMP) bench/.venv-peer/.installed
