@@ -86,6 +86,13 @@ class RateLimited(AppError):
     default_message = "Too many requests; retry after the time in Retry-After"
 
 
+class AuthBusy(AppError):
+    """Password hashing is at its bound: answered at once instead of queueing without end."""
+
+    code = "auth.busy"
+    default_message = "Too many sign-ins at once; retry after the time in Retry-After"
+
+
 class UnsupportedMediaType(AppError):
     code = "request.unsupported_media_type"
     default_message = "Send the body as application/json"

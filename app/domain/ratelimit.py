@@ -71,6 +71,33 @@ class RateLimiter:
         remaining = math.floor((limit.period - (new_tat - now)) / limit.interval + 1e-9)
         return Decision(True, limit.count, max(remaining, 0), new_tat - now, 0.0)
 
+    def peek(self, key: str, limit: Limit) -> Decision:
+        """The decision `hit` would make, without spending: for budgets spent only by some
+        outcomes (a failed login), checked before the outcome is known. A refusal is still
+        noted, so `first_rejection` holds once a window."""
+        now = self._clock()
+        entry = self._state.get(key)
+        if entry is None or entry[0] <= now:
+            return Decision(True, limit.count, limit.count, 0.0, 0.0)
+        tat = entry[0]
+        allow_at = tat - limit.tolerance
+        if allow_at > now + 1e-9:
+            first = entry[1] <= now
+            if first:
+                entry[1] = tat
+            return Decision(False, limit.count, 0, tat - now, allow_at - now, first)
+        remaining = math.floor((limit.period - (tat - now)) / limit.interval + 1e-9)
+        return Decision(True, limit.count, max(remaining, 0), tat - now, 0.0)
+
+    def charge(self, key: str, limit: Limit) -> None:
+        """Spend one unit even past the limit (a failure that raced past `peek` still counts),
+        never pushing the key further than one whole period of refusals."""
+        now = self._clock()
+        entry = self._state.pop(key, None)
+        tat = max(entry[0], now) if entry else now
+        ceiling = now + limit.period + limit.tolerance  # refusals end within one period
+        self._store(key, [min(tat + limit.interval, ceiling), entry[1] if entry else 0.0])
+
     def _store(self, key: str, entry: list[float]) -> None:
         if len(self._state) >= self._max_keys:
             self._evict()

@@ -3,13 +3,38 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.json_schema import JsonDict, SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from app.domain.errors import ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+# One character that is neither whitespace nor a control character in any dialect in play. `\s`
+# differs between ECMA-262 (the JSON Schema dialect: clients, schemathesis), Rust's regex (pydantic)
+# and Python's str.strip (U+0085, U+FEFF, U+001C...), so published patterns spell the set out.
+VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("null", "may be left out but not null")
+    return value
+
+
+def _no_default(schema: JsonDict) -> None:
+    schema.pop("default", None)  # `null` is not a value of the published type
+
+
+# A field that may be left out (then None) but not sent as null: the schema lists it as optional,
+# not nullable, and validation refuses an explicit null. For PATCH fields that cannot be cleared.
+Omittable = Annotated[
+    T | SkipJsonSchema[None], BeforeValidator(_refuse_null), Field(json_schema_extra=_no_default)
+]
 
 
 class Body(BaseModel):

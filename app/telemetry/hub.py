@@ -3,12 +3,15 @@ the app factory and reached from the middlewares and the domain's event callback
 
 from __future__ import annotations
 
+import traceback
+
 from opentelemetry import trace
 
 from app.config import Settings
 from app.telemetry import sentry
 from app.telemetry.metrics import Metrics
 from app.telemetry.mongo import CommandTelemetry
+from app.telemetry.redact import redact_text
 from app.telemetry.security import SecurityEvents
 from app.telemetry.tracing import Tracing
 
@@ -30,7 +33,13 @@ class Telemetry:
         """An exception the error middleware turned into a 500: on the span and to Sentry."""
         span = trace.get_current_span()
         if span.is_recording():
-            span.record_exception(exc)
+            # Not span.record_exception: it exports the raw message and stack, and a message
+            # can hold whatever the failing code was given (a password, a token).
+            span.add_event("exception", {
+                "exception.type": type(exc).__qualname__,
+                "exception.message": redact_text(str(exc))[:1000],
+                "exception.stacktrace": redact_text("".join(traceback.format_exception(exc))),
+            })
         sentry.capture_exception(exc)
 
     def start(self) -> None:

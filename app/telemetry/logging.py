@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import re
 import sys
 import time
 import traceback
@@ -159,12 +160,22 @@ def render_record(record: logging.LogRecord) -> bytes:
     return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
 
+# aiohttp quotes the offending bytes (`...: b'Bearer eyJ...'`): a fragment of whatever the
+# client sent, a token included. The reason keeps the words only.
+_QUOTED_BYTES = re.compile(r"""\s*:?\s*b(['"]).*""", re.S)
+
+
+def malformed_reason(exc: HttpProcessingError) -> str:
+    first = (exc.message or "").strip().splitlines()[0] if exc.message else ""
+    return _QUOTED_BYTES.sub("", first).rstrip(" :.")[:200]
+
+
 def _malformed_http(record: logging.LogRecord, exc: HttpProcessingError) -> bytes:
     # aiohttp's parser rejects bytes that are not HTTP before any middleware runs and logs them
     # at error with a stack. That is scanner noise, not a fault of ours: one warn line.
     line = _line("warn", "request.malformed_http", record.name, record.created)
     line["statusCode"] = exc.code
-    line["reason"] = exc.message.strip().splitlines()[0][:200] if exc.message else ""
+    line["reason"] = malformed_reason(exc)
     return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
 
 
@@ -172,13 +183,21 @@ _access = logging.getLogger(ACCESS_LOGGER)
 _writer: LineWriter | None = None
 
 
+def access_level(status: int) -> int:
+    """error for a failure of ours; warn for 503, the designed "not now" of an outage or a
+    drain (the dependency.down line and the metrics carry the outage, not one error a request);
+    info for the rest, 499 (the client left) included."""
+    if status == 503:
+        return logging.WARNING
+    return logging.ERROR if status >= 500 else logging.INFO
+
+
 def access_line(method: str, path: str, status: int, duration_ms: float) -> None:
-    """The `request.completed` line: error for 5xx, info otherwise."""
-    level = logging.ERROR if status >= 500 else logging.INFO
+    """The `request.completed` line, one per request."""
+    level = access_level(status)
     if _writer is None or not _access.isEnabledFor(level):
         return
-    line = _line("error" if status >= 500 else "info", "request.completed", ACCESS_LOGGER,
-                 time.time())
+    line = _line(_LEVEL_NAMES[level], "request.completed", ACCESS_LOGGER, time.time())
     line["method"] = method
     line["path"] = path[:256]
     line["statusCode"] = status

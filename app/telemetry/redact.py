@@ -12,16 +12,20 @@ SECRET_KEYS = re.compile(
     r"pass(word)?|secret|token|authorization|cookie|api[-_]?key|hash|credential|email", re.I
 )
 _SECRET_TEXT = (
-    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs
-    re.compile(r"(?i)bearer\s+\S+"),
-    re.compile(r"\$argon2[a-z]*\$\S+"),  # password hashes
-    re.compile(r"(?i)\b(pass(word)?|secret|token)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|\S+)"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), FILTERED),  # JWTs
+    (re.compile(r"(?i)bearer\s+\S+"), FILTERED),
+    (re.compile(r"\$argon2[a-z]*\$\S+"), FILTERED),  # password hashes
+    # JSON and form shapes, closed or cut short: "password": "…", 'token': '…', password=…
+    (re.compile(r"""(?ix) ["']? \b [\w-]* (pass(word)?|secret|token|authorization) [\w-]* ["']?
+                    \s* [=:] \s* ("(\\.|[^"\\])*"?|'[^']*'?|[^\s,}&]+)"""), FILTERED),
+    # user:password@ in a URI (a MONGO_URI in a driver's message)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]*@"), r"\1" + FILTERED + "@"),
 )
 
 
 def redact_text(text: str) -> str:
-    for pattern in _SECRET_TEXT:
-        text = pattern.sub(FILTERED, text)
+    for pattern, replacement in _SECRET_TEXT:
+        text = pattern.sub(replacement, text)
     return text
 
 

@@ -22,6 +22,9 @@ AUTH_EVENTS = (
     "registered",
     "logout",
 )
+# ratelimit_rejections_total's scopes, exported at 0 from the start so rate() sees the first
+# refusal: per address, per user, and per account (failed logins per email, see the auth domain).
+RATE_LIMIT_SCOPES = ("ip", "user", "account")
 HERD_REPORT_SECONDS = 60.0
 
 
@@ -34,9 +37,14 @@ class SecurityEvents:
     def __init__(self, metrics: Metrics) -> None:
         self._auth = {event: metrics.auth_events.labels(event) for event in AUTH_EVENTS}
         self._rejections = metrics.ratelimit_rejections
+        for scope in RATE_LIMIT_SCOPES:
+            self._rejections.labels(scope)
         self._herd_reported_at = -HERD_REPORT_SECONDS
 
     def auth_event(self, event: str, **values: Any) -> None:
+        if event == "login_throttled":  # a rate-limit refusal, not one of the auth events
+            self.account_throttled(values.get("user_id"), values.get("first_in_window", False))
+            return
         counter = self._auth.get(event)
         if counter is None:
             raise ValueError(f"unknown auth event {event!r}")
@@ -48,6 +56,15 @@ class SecurityEvents:
                 key: value for key, value in values.items() if value is not None})
         else:
             log.info(f"auth.{event}", extra=fields(event=event, **extra))
+
+    def account_throttled(self, user_id: str | None, first_in_window: bool) -> None:
+        """A login refused because the account's failure budget is spent: counted every time,
+        logged at warn once per window (with the user id when the account exists)."""
+        self._rejections.labels("account").inc()
+        if first_in_window:
+            extra = {"scope": "account"} if user_id is None else {
+                "scope": "account", "userId": user_id}
+            log.warning("ratelimit.exceeded", extra=fields(**extra))
 
     def rate_limited(self, scope: str, client: str | None, user_id: str | None) -> None:
         """Every refusal is counted; `client` is given for the first refusal of a key in its

@@ -1,10 +1,12 @@
 """Sentry: initialised only when SENTRY_DSN is set, with explicit integrations only (our error
-middleware decides what is an error, so nothing is captured twice), and a `before_send` that
-scrubs credentials from everything it sends.
+middleware decides what is an error, so nothing is captured twice).
 
-Captured: unhandled exceptions (the 5xx path) and security events (refresh-token reuse, a
-rate-limit herd). Never 4xx. Every event carries request_id, route, trace_id and the user id
-(never an email)."""
+Deny by default: no local variables (a frame's variables can hold anything, a secret inside an
+object's repr included), no request bodies, no cookies, no breadcrumbs, no query strings, only
+the headers in ALLOWED_HEADERS; what is left (messages, tags) is scrubbed of anything that looks
+like a credential. Captured: unhandled exceptions (the 5xx path) and security events
+(refresh-token reuse, a rate-limit herd). Never 4xx, never a client that went away. Every event
+carries request_id, route, trace_id and the user id (never an email)."""
 
 from __future__ import annotations
 
@@ -17,13 +19,48 @@ from app.config import Settings
 from app.telemetry.logging import current_request
 from app.telemetry.redact import redact
 
+# Headers that help debugging and never carry a credential.
+ALLOWED_HEADERS = frozenset({"accept", "content-type", "content-length", "user-agent", "origin",
+                             "x-request-id"})
+# Event keys that are kept; anything else an SDK version or integration adds is dropped.
+_ALLOWED_KEYS = frozenset({
+    "event_id", "timestamp", "level", "logger", "platform", "message", "logentry", "exception",
+    "tags", "user", "release", "environment", "server_name", "sdk", "contexts", "fingerprint",
+    "transaction", "request", "type", "modules",
+})
+_ALLOWED_CONTEXTS = frozenset({"trace", "runtime", "os"})
+
+
+def _request(request: Any) -> dict[str, Any] | None:
+    if not isinstance(request, dict):
+        return None
+    headers = request.get("headers")
+    kept = {
+        "method": request.get("method"),
+        "url": str(request.get("url") or "").partition("?")[0],
+        "headers": {k: v for k, v in headers.items() if str(k).lower() in ALLOWED_HEADERS}
+        if isinstance(headers, dict) else {},
+    }
+    return {key: value for key, value in kept.items() if value}
+
+
+def _strip_frames(event: dict[str, Any]) -> None:
+    values = (event.get("exception") or {}).get("values") or []
+    for value in values:
+        for frame in (value.get("stacktrace") or {}).get("frames") or []:
+            frame.pop("vars", None)
+
 
 def before_send(event: Event, hint: Hint) -> Event | None:
-    request = event.get("request")
-    if isinstance(request, dict):
-        request.pop("data", None)  # request bodies (auth bodies above all) are never sent
-        request.pop("cookies", None)
-    return redact(event)  # type: ignore[no-any-return]
+    scrubbed: dict[str, Any] = {k: v for k, v in event.items() if k in _ALLOWED_KEYS}
+    request = _request(scrubbed.pop("request", None))
+    if request:
+        scrubbed["request"] = request
+    contexts = scrubbed.get("contexts")
+    if isinstance(contexts, dict):
+        scrubbed["contexts"] = {k: v for k, v in contexts.items() if k in _ALLOWED_CONTEXTS}
+    _strip_frames(scrubbed)  # belt and braces: include_local_variables is off
+    return redact(scrubbed)  # type: ignore[no-any-return]
 
 
 def init_sentry(settings: Settings, *, release: str) -> bool:
@@ -38,7 +75,11 @@ def init_sentry(settings: Settings, *, release: str) -> bool:
         auto_enabling_integrations=False,
         integrations=[],
         before_send=before_send,
+        before_send_transaction=before_send,
         max_breadcrumbs=0,
+        include_local_variables=False,
+        max_request_body_size="never",
+        attach_stacktrace=False,
     )
     return True
 

@@ -17,7 +17,7 @@ from app.domain.content.schemas import (
     TagRename,
 )
 from app.domain.validation import parse
-from app.web.authn import require
+from app.web.authn import require_account
 from app.web.envelope import json_ok, read_json
 from app.web.handler import Handler
 from app.web.keys import CONTENT
@@ -25,32 +25,32 @@ from app.web.openapi import Operation, route
 
 
 async def create_content(request: web.Request) -> web.Response:
-    require(request, CURATORS)
+    await require_account(request, CURATORS)
     body = parse(NewContent, await read_json(request))
     return json_ok(request, item_json(await request.app[CONTENT].create(body)), status=201)
 
 
 async def update_content(request: web.Request) -> web.Response:
-    require(request, CURATORS)
+    await require_account(request, CURATORS)
     body = parse(ContentChanges, await read_json(request))
     item = await request.app[CONTENT].update(request.match_info["id"], body)
     return json_ok(request, item_json(item))
 
 
 async def delete_content(request: web.Request) -> web.Response:
-    require(request, CURATORS)
+    await require_account(request, CURATORS)
     await request.app[CONTENT].delete(request.match_info["id"])
     return web.Response(status=204)
 
 
 async def create_tag(request: web.Request) -> web.Response:
-    require(request, CURATORS)
+    await require_account(request, CURATORS)
     body = parse(NewTag, await read_json(request))
     return json_ok(request, tag_json(await request.app[CONTENT].create_tag(body)), status=201)
 
 
 async def rename_tag(request: web.Request) -> web.Response:
-    require(request, CURATORS)
+    await require_account(request, CURATORS)
     body = parse(TagRename, await read_json(request))
     tag = await request.app[CONTENT].rename_tag(request.match_info["slug"], body.slug, body.name)
     return json_ok(request, tag_json(tag))

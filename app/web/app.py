@@ -13,7 +13,12 @@ from aiohttp import web
 
 from app import __version__
 from app.config import Settings
-from app.domain.auth.passwords import Passwords
+from app.dependency import DependencyState
+from app.domain.auth.passwords import (
+    ACCOUNT_FAILURE_PERIOD_SECONDS,
+    FailedLoginBudget,
+    Passwords,
+)
 from app.domain.auth.service import AuthEvents, AuthService
 from app.domain.auth.tokens import TokenCodec, TokenConfig, TokenKeys
 from app.domain.content.catalog import CatalogCache
@@ -26,7 +31,7 @@ from app.lifecycle import Lifecycle
 from app.store import Store, open_store
 from app.telemetry import Telemetry, fields, get_logger
 from app.web import admin, auth, catalog, content, health, metrics, openapi, testing
-from app.web.edge import add_preflight_routes, edge_middleware
+from app.web.edge import add_implicit_routes, edge_middleware
 from app.web.errors import error_middleware
 from app.web.keys import (
     AUTH,
@@ -57,17 +62,28 @@ def token_config(settings: Settings) -> TokenConfig:
 
 
 def build_auth(settings: Settings, store: Store, events: AuthEvents) -> AuthService:
+    passwords = Passwords(
+        cheap=settings.app_env == "test",
+        concurrency=settings.auth_hash_concurrency,
+        queue_max=settings.auth_hash_queue_max,
+    )
+    # Per process, like the in-process limiter: N instances allow N times the budget.
+    failed_logins = FailedLoginBudget(
+        settings.auth_account_failures_per_15_minutes, ACCOUNT_FAILURE_PERIOD_SECONDS,
+        RateLimiter(max_keys=settings.rate_limit_max_keys),
+    )
     return AuthService(
         store,
         TokenCodec(token_config(settings)),
-        Passwords(cheap=settings.app_env == "test"),
+        passwords,
         events,
         allow_self_registration=settings.auth_allow_self_registration,
+        failed_logins=failed_logins,
     )
 
 
 def _store_context(
-    given: Store | None,
+    given: Store | None, dependency: DependencyState
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def store_context(app: web.Application) -> AsyncIterator[None]:
         # A store passed in belongs to the caller (tests share one); one built here is ours.
@@ -76,12 +92,15 @@ def _store_context(
             else open_store(app[SETTINGS], [app[TELEMETRY].mongo_listener()])
         )
         app[STORE] = store
-        await store.connect()
+        # Before connecting: refused credentials at start are news for the operator too.
+        stop_watching = store.on_failure(dependency.operation_failed)
+        await store.connect()  # never fails for want of the database; prepares later if need be
         if app[SETTINGS].rate_limit_backend == "mongo":
             limiter = store.shared_rate_limiter()
             await limiter.prepare()
             app[RATE_LIMITER] = limiter
         yield
+        stop_watching()
         if given is None:
             await store.close()
 
@@ -98,30 +117,35 @@ async def _auth_context(app: web.Application) -> AsyncIterator[None]:
             )
             log.info("auth.bootstrap_admin", extra=fields(created=created))
         except DependencyUnavailable:
-            log.error("auth.bootstrap_admin_skipped: the store is unavailable")
+            # A consequence, not the news: dependency.down has said why, once.
+            log.warning("auth.bootstrap_admin_skipped: the store is unavailable; the admin is "
+                        "created at the next start")
     yield
 
 
 async def _refresh_catalog_forever(cache: CatalogCache, period: float) -> None:
     """Periodic refresh, so changes made through other instances arrive within `period`. While
-    the cache is cold (the store was down at start) it retries every second."""
-    failing = False
+    the cache is cold (the store was down at start) it retries every second. Survives anything a
+    refresh raises, and says so once per change (not once per attempt)."""
+    failing: str | None = None  # why the last attempt failed: "unavailable" or the error's class
     while True:
         await asyncio.sleep(period if cache.primed else min(period, 1.0))
         try:
             await cache.refresh()
         except DependencyUnavailable:
-            if not failing:
+            if failing != "unavailable":
                 log.warning("catalog.refresh_failed: the store is unavailable; serving the "
                             "last catalog", extra=fields(primed=cache.primed))
-            failing = True
+            failing = "unavailable"
             continue
-        except Exception:
-            log.exception("catalog.refresh_failed")
+        except Exception as exc:
+            if failing != type(exc).__name__:
+                log.exception("catalog.refresh_failed", extra=fields(primed=cache.primed))
+            failing = type(exc).__name__
             continue
-        if failing:
+        if failing is not None:
             log.info("catalog.refresh_recovered")
-        failing = False
+        failing = None
 
 
 async def _content_context(app: web.Application) -> AsyncIterator[None]:
@@ -140,6 +164,8 @@ async def _content_context(app: web.Application) -> AsyncIterator[None]:
         log.info("catalog.primed", extra=fields(version=snapshot.version, tags=snapshot.tag_count))
     except DependencyUnavailable:
         log.warning("catalog.not_primed: the store is unavailable; /ready stays 503 until it is")
+    except Exception:  # serve unready and let the refresher retry, rather than not start
+        log.exception("catalog.not_primed")
     refresher = asyncio.create_task(
         _refresh_catalog_forever(cache, settings.catalog_refresh_seconds), name="catalog-refresh"
     )
@@ -157,12 +183,17 @@ async def _telemetry_context(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(telemetry.close)
 
 
-async def _dependency_ping_context(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(metrics.ping_forever(app), name="dependency-ping")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+def _dependency_ping_context(
+    dependency: DependencyState,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def dependency_ping_context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(metrics.ping_forever(app, dependency), name="dependency-ping")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return dependency_ping_context
 
 
 async def _catalog_check(app: web.Application) -> str | None:
@@ -187,10 +218,12 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     app[LIFECYCLE] = Lifecycle()
     app[OPERATIONS] = []
     app.cleanup_ctx.append(_telemetry_context)  # first in, last out: flushes after the rest
-    app.cleanup_ctx.append(_store_context(store))
+    # The one record of whether the database is up: the gauge and the down/up lines.
+    dependency = DependencyState("mongo", telemetry.metrics.dependency_up.labels("mongo").set)
+    app.cleanup_ctx.append(_store_context(store, dependency))
     app.cleanup_ctx.append(_auth_context)
     app.cleanup_ctx.append(_content_context)
-    app.cleanup_ctx.append(_dependency_ping_context)
+    app.cleanup_ctx.append(_dependency_ping_context(dependency))
     app[LIFECYCLE].add_check("catalog", lambda: _catalog_check(app))
 
     health.setup_routes(app)
@@ -202,7 +235,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> web.Applica
     openapi.setup_routes(app)
     if settings.app_env == "test":
         testing.setup_routes(app)
-    add_preflight_routes(app)
+    add_implicit_routes(app)
     for operation in app[OPERATIONS]:  # the series the SLO rules read, present from the start
         if operation.path == METRICS_PATH:  # the scrape does not measure itself
             continue

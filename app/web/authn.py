@@ -6,10 +6,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.domain.auth.models import Principal
-from app.domain.errors import AppError, Forbidden, Unauthorized
+from app.domain.errors import AppError, Forbidden, NotFound, Unauthorized
+from app.telemetry import get_logger
 from app.web.keys import AUTH, AUTH_ERROR, PRINCIPAL, REQUEST_CONTEXT
 
 _BEARER = "bearer "
+log = get_logger("app.auth")
 
 
 def identify(request: web.Request) -> Principal | None:
@@ -26,9 +28,29 @@ def identify(request: web.Request) -> Principal | None:
     except AppError as exc:
         request[AUTH_ERROR] = exc
         return None
+    except Exception:
+        # A credential is attacker-controlled input: whatever its decoding raises, it is an
+        # invalid token, never a 500 on every route before the rate limiter runs.
+        log.debug("auth.undecodable_token", exc_info=False)
+        request[AUTH_ERROR] = Unauthorized("Invalid token")
+        return None
     request[PRINCIPAL] = principal
     request[REQUEST_CONTEXT].user_id = principal.user_id
     return principal
+
+
+async def require_account(request: web.Request, roles: tuple[str, ...]) -> Principal:
+    """`require`, then the same check against the live account: for privileged routes a token
+    is not enough, because a deleted or demoted curator's token lives until it expires. One
+    store read per privileged request (cheap next to the write it guards)."""
+    principal = require(request, roles)
+    try:
+        user = await request.app[AUTH].me(principal.user_id)
+    except NotFound:
+        raise Unauthorized("The account no longer exists") from None
+    if not any(role in user.roles for role in roles):
+        raise Forbidden(f"Requires one of the roles: {', '.join(roles)}")
+    return Principal(user_id=user.id, roles=user.roles)
 
 
 def require(request: web.Request, roles: tuple[str, ...] = ()) -> Principal:

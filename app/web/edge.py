@@ -16,6 +16,7 @@ from aiohttp import web
 from app.config import Settings
 from app.telemetry import current_request
 from app.web.handler import Handler
+from app.web.keys import LIFECYCLE
 from app.web.middlewares import REQUEST_ID_HEADER, request_context
 
 EXPOSED = "X-Request-Id, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
@@ -62,10 +63,14 @@ def edge_middleware(settings: Settings) -> web.typedefs.Middleware:
             response = await handler(request)
         except web.HTTPException as exc:  # 304s pass through the error middleware as exceptions
             exc.headers.extend(extra)
+            if request.app[LIFECYCLE].draining:
+                exc.force_close()
             raise
         finally:
             current_request.reset(token)
         response.headers.extend(extra)
+        if request.app[LIFECYCLE].draining:  # `Connection: close`: reconnect to another instance
+            response.force_close()
         return response
 
     return middleware
@@ -77,7 +82,12 @@ async def preflight(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def add_preflight_routes(app: web.Application) -> None:
+def add_implicit_routes(app: web.Application) -> None:
+    """OPTIONS (the preflight) on every resource, and HEAD wherever GET is served: the same
+    handler, whose body aiohttp leaves out."""
     for resource in app.router.resources():
-        if not any(route.method == "OPTIONS" for route in resource):
+        methods = {route.method: route.handler for route in resource}
+        if "OPTIONS" not in methods:
             resource.add_route("OPTIONS", preflight)
+        if "GET" in methods and "HEAD" not in methods:
+            resource.add_route("HEAD", methods["GET"])

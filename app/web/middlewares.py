@@ -14,7 +14,8 @@ import time
 from aiohttp import web
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
-from app.telemetry import RequestContext, Telemetry, access_line
+from app.telemetry import RequestContext, Telemetry, access_line, fields, get_logger
+from app.web.errors import CLIENT_CLOSED, client_gone
 from app.web.handler import Handler
 from app.web.keys import REQUEST_CONTEXT
 
@@ -22,6 +23,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 UNMATCHED_ROUTE = "__unmatched__"
 METRICS_PATH = "/metrics"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+log = get_logger("app.access")
 
 
 def route_template(request: web.Request) -> str:
@@ -84,11 +86,12 @@ def telemetry_middleware(telemetry: Telemetry) -> web.typedefs.Middleware:
                 ctx.trace_id = format_trace_id(span_context.trace_id)
                 ctx.span_id = format_span_id(span_context.span_id)
         started = time.perf_counter()
-        status = 499  # the client went away before an answer
+        status = CLIENT_CLOSED  # unless an answer says otherwise (e.g. a cancelled handler)
         http.in_flight += 1
         try:
             response = await handler(request)
-            status = response.status
+            # An answer the client will never read is recorded as the client leaving.
+            status = CLIENT_CLOSED if client_gone(request) else response.status
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -107,5 +110,8 @@ def telemetry_middleware(telemetry: Telemetry) -> web.typedefs.Middleware:
             if token is not None:
                 tracing.detach(token)  # type: ignore[union-attr]
             access_line(request.method, request.path, status, round(seconds * 1000, 3))
+            if status == CLIENT_CLOSED:
+                log.info("request.aborted", extra=fields(
+                    reason="the client closed the connection before the answer"))
 
     return middleware

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.config import Settings
-from app.domain.errors import RateLimited
+from app.domain.errors import AppError, RateLimited
 from app.domain.ratelimit import Decision, Limit, header_seconds
 from app.telemetry.security import SecurityEvents
 from app.web.authn import identify
@@ -68,8 +68,11 @@ def access_middleware(limits: Limits, events: SecurityEvents) -> web.typedefs.Mi
             raise RateLimited(headers={**dict(headers), "Retry-After": retry})
         try:
             response = await handler(request)
-        except web.HTTPException as exc:  # 304s pass through here as exceptions
+        except web.HTTPException as exc:  # 304s, 404s and 405s pass through as exceptions
             exc.headers.extend(headers)
+            raise
+        except AppError as exc:  # an error answer spent budget too: say how much is left
+            exc.headers = {**(exc.headers or {}), **dict(headers)}
             raise
         response.headers.extend(headers)
         return response

@@ -12,6 +12,7 @@ from app.domain.auth.models import CURATORS
 from app.domain.errors import ValidationFailed
 from app.web.authn import require
 from app.web.envelope import json_ok, read_json
+from app.web.keys import SETTINGS
 
 
 async def slow(request: web.Request) -> web.Response:
@@ -24,8 +25,10 @@ async def slow(request: web.Request) -> web.Response:
 
 
 async def boom(request: web.Request) -> web.Response:
-    # `detail` lets the Sentry tests put a secret into an exception message.
-    raise RuntimeError(f"test-only failure {request.query.get('detail', '')}".strip())
+    # `detail` lets the Sentry tests put a secret into an exception message, and the settings
+    # (every secret the process holds) sit in this frame as the worst case of a local variable.
+    settings = request.app[SETTINGS]
+    raise RuntimeError(f"test-only failure {request.query.get('detail', '')}".strip(), settings)
 
 
 async def echo(request: web.Request) -> web.Response:

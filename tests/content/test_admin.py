@@ -1,8 +1,11 @@
 """Curation: roles, validation with field details, updates, deletes, tags, and tag rename."""
 
+import jsonschema_rs
 import pytest
 
 from app.web.app import create_app
+from app.web.keys import OPERATIONS
+from app.web.openapi import build_document
 from tests.auth.conftest import AuthClient
 from tests.conftest import make_settings
 from tests.test_errors import assert_envelope
@@ -157,3 +160,61 @@ async def test_rename_without_transactions_is_503_and_changes_nothing(api, store
     body = await assert_envelope(response, 503, "dependency.unavailable")
     assert "replica set" in body["error"]["message"]
     assert (await api.data(f"/content/{item['id']}"))["tags"] == ["py"]
+
+
+async def _change_account(store, user_id: str, roles: tuple[str, ...] | None) -> None:
+    """What an operator does in the database: delete the account (None) or change its roles."""
+    from dataclasses import replace
+
+    if store.name == "memory":
+        if roles is None:
+            del store._users[user_id]
+        else:
+            store._users[user_id] = replace(store._users[user_id], roles=roles)
+        return
+    if roles is None:
+        await store._users.delete_one({"_id": user_id})
+    else:
+        await store._users.update_one({"_id": user_id}, {"$set": {"roles": list(roles)}})
+
+
+@pytest.mark.parametrize(("change", "status", "code"), [
+    (None, 401, "auth.unauthorized"), (("user",), 403, "auth.forbidden")])
+async def test_privileged_writes_check_the_live_account(api, store, change, status, code):
+    # The token still says admin and has most of its life left; the account says otherwise.
+    me = await api.data("/me", headers=api.auth)
+    assert (await api.post("/admin/tags", json={"slug": "before", "name": "B"},
+                           headers=api.auth)).status == 201
+    await _change_account(store, me["id"], change)
+    await assert_envelope(await api.post("/admin/tags", json={"slug": "after", "name": "A"},
+                                         headers=api.auth), status, code)
+    await assert_envelope(await api.delete("/admin/content/01H00000000000000000000000",
+                                           headers=api.auth), status, code)
+    assert [t["slug"] for t in (await api.data("/catalog"))["tags"]] in ([], ["before"])
+
+
+# Text on which regex dialects and trimming part ways (U+0085 is whitespace to Rust and Python,
+# U+FEFF to ECMA-262, U+001C to Python only), and lengths over a limit only before trimming.
+TRICKY_TEXT = [" ", "\u0085", "\ufeff", "\x1c", "\x00", "x\u0085", "\ufeffx", "x\x1c", "é",
+               " " + "x" * 200, "x" * 200, " " + "x" * 100, "x" * 100]
+
+
+@pytest.mark.parametrize("store", ["memory"], indirect=True)
+@pytest.mark.parametrize("field", ["title", "url", "tag name"])
+async def test_the_server_judges_text_as_the_document_does(api, field):
+    # The document read as JSON Schema reads it (ECMA-262 patterns), like clients and schemathesis.
+    await api.tag("python")
+    schemas = build_document(api.app[OPERATIONS])["components"]["schemas"]
+    verdicts = set()
+    for n, text in enumerate(TRICKY_TEXT):
+        if field == "tag name":
+            path, model, body = "/admin/tags", "NewTag", {"slug": f"t{n}", "name": text}
+        else:
+            path, model = "/admin/content", "NewContent"
+            body = {"title": "t", "url": "https://example.org/", "tags": ["python"]}
+            body[field] = f"https://example.org/{text}" if field == "url" else text
+        valid = jsonschema_rs.is_valid(schemas[model], body)
+        response = await api.post(path, json=body, headers=api.auth)
+        assert response.status == (201 if valid else 400), (field, text, await response.text())
+        verdicts.add(valid)
+    assert verdicts == {True, False}

@@ -87,3 +87,23 @@ def test_memory_stays_flat_under_a_flood_of_distinct_addresses():
     assert len(limiter) <= 10_000
     # The second flood of 100,000 new addresses adds nothing that stays.
     assert after_second <= after_first * 1.1
+
+
+def test_peek_looks_without_spending_and_charge_always_spends():
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limit = Limit(3, 90.0)
+    for _ in range(10):
+        assert limiter.peek("k", limit).allowed  # looking is free
+    for _ in range(5):  # two more failures than the budget, as concurrent requests would
+        limiter.charge("k", limit)
+    refused = limiter.peek("k", limit)
+    assert not refused.allowed and refused.first_rejection
+    assert not limiter.peek("k", limit).first_rejection  # noted once a window
+    # The overrun lengthens the refusal, but never past one period.
+    assert 60.0 < refused.retry_after <= 90.0
+    for _ in range(100):
+        limiter.charge("k", limit)
+    assert limiter.peek("k", limit).retry_after <= 90.0
+    now[0] += 90.0
+    assert limiter.peek("k", limit).allowed

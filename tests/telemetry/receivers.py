@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -21,6 +22,7 @@ class OtlpReceiver:
 
     async def _traces(self, request: web.Request) -> web.Response:
         body = await request.read()  # aiohttp undoes any Content-Encoding
+        self.raw.append(body)
         export = ExportTraceServiceRequest()
         export.ParseFromString(body)
         for resource_spans in export.resource_spans:

@@ -61,7 +61,9 @@ async def test_every_design_metric_after_the_traffic_that_makes_it(client):
     assert all(dict(label)["route"] != "/metrics" for label in labels)
     assert {s.labels["event"] for s in found["auth_events_total"]} >= {
         "registered", "login_failure"}
-    assert {s.labels["scope"] for s in found["ratelimit_rejections_total"]} == {"ip"}
+    rejections = {s.labels["scope"]: s.value for s in found["ratelimit_rejections_total"]
+                  if s.name.endswith("_total")}
+    assert rejections.keys() == {"ip", "user", "account"} and rejections["ip"] >= 1
     assert {s.labels["result"]: s.value for s in found["catalog_cache_requests_total"]}["hit"] >= 1
     assert {s.labels["outcome"] for s in found["mongo_command_duration_seconds_count"]} >= {"ok"}
     assert found["app_dependency_up"][0].value == 1

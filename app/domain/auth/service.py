@@ -9,24 +9,29 @@ reuse: the whole family is revoked and the security event recorded.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
+from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.auth.models import ROLES, Principal, RefreshToken, User
-from app.domain.auth.passwords import Passwords
+from app.domain.auth.passwords import FailedLoginBudget, Passwords
 from app.domain.auth.tokens import ACCESS, REFRESH, TokenCodec
 from app.domain.errors import (
     Conflict,
+    DependencyUnavailable,
     InvalidCredentials,
     NotFound,
+    RateLimited,
     RefreshReused,
     RegistrationDisabled,
     Unauthorized,
     ValidationFailed,
 )
 from app.domain.ids import new_id, utcnow
+from app.domain.ratelimit import header_seconds
 from app.store.base import Store
 
 
@@ -52,11 +57,13 @@ class AuthService:
         events: AuthEvents,
         *,
         allow_self_registration: bool,
+        failed_logins: FailedLoginBudget,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._codec = codec
         self._passwords = passwords
+        self._failed_logins = failed_logins
         self._events = events
         self._allow_self_registration = allow_self_registration
         self._now = clock
@@ -67,6 +74,7 @@ class AuthService:
         unknown = [role for role in roles if role not in ROLES]
         if unknown or not roles:
             raise ValidationFailed(details=[{"field": "roles", "reason": f"one of {ROLES}"}])
+        email = _canonical(email)
         now = self._now()
         user = User(
             id=new_id(),
@@ -88,7 +96,7 @@ class AuthService:
 
     async def ensure_admin(self, email: str, password: str) -> bool:
         """Create the bootstrap admin unless the email exists; never touches an existing user."""
-        if await self._store.get_user_by_email(email) is not None:
+        if await self._store.get_user_by_email(_canonical(email)) is not None:
             return False
         await self.create_user(email, password, ("admin",))
         return True
@@ -101,7 +109,7 @@ class AuthService:
 
     async def find_user(self, id_or_email: str) -> User:
         user = (
-            await self._store.get_user_by_email(id_or_email.strip().lower())
+            await self._store.get_user_by_email(_canonical(id_or_email))
             if "@" in id_or_email
             else await self._store.get_user(id_or_email)
         )
@@ -112,10 +120,19 @@ class AuthService:
     # sessions
 
     async def login(self, email: str, password: str) -> TokenPair:
+        email = _canonical(email)
+        # The account's failure budget is checked before any hashing, known email or not (a
+        # refusal for known ones only would tell which emails have an account).
+        budget = self._failed_logins.check(email)
+        if not budget.allowed:
+            await self._throttled(email, budget.first_rejection)
+            raise RateLimited(headers={
+                "Retry-After": str(max(1, header_seconds(budget.retry_after)))})
         user = await self._store.get_user_by_email(email)
         # An unknown email is verified against a dummy hash: same answer, same cost.
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok:
+            self._failed_logins.spend(email)
             self._events("login_failure", user_id=user.id if user else None)
             raise InvalidCredentials()
         if self._passwords.needs_rehash(user.password_hash):
@@ -174,6 +191,16 @@ class AuthService:
 
     # internals
 
+    async def _throttled(self, email: str, first_in_window: bool) -> None:
+        """Counted every time; named (by user id, never the email) once per window."""
+        user = None
+        if first_in_window:
+            # The refusal must not depend on the database: without it, the line has no id.
+            with contextlib.suppress(DependencyUnavailable):
+                user = await self._store.get_user_by_email(email)
+        self._events("login_throttled", user_id=user.id if user else None,
+                     first_in_window=first_in_window)
+
     async def _start_session(self, user: User) -> TokenPair:
         now = self._now()
         family_id = new_id()
@@ -208,3 +235,10 @@ class AuthService:
         revoked = await self._store.revoke_refresh_family(family_id, now)
         self._events("refresh_reused", user_id=user_id, family_id=family_id, revoked=revoked)
         raise RefreshReused()
+
+
+def _canonical(email: str) -> str:
+    try:
+        return canonical_email(email)
+    except InvalidEmail as exc:
+        raise ValidationFailed(details=[{"field": "email", "reason": str(exc)}]) from None

@@ -18,6 +18,8 @@ ACCESS = "access"
 REFRESH = "refresh"
 _REQUIRED = ["exp", "iat", "sub", "jti", "iss", "aud", "typ"]
 _LEEWAY_SECONDS = 5
+# Ours are a few hundred bytes; anything far longer is refused before any decoding work.
+MAX_TOKEN_LENGTH = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +66,12 @@ class TokenCodec:
         return now + self._for(typ)[1]
 
     def decode(self, typ: str, token: str) -> dict[str, Any]:
-        """The verified claims, or Unauthorized / TokenExpired. Never says which check failed
-        beyond expiry: the client can act on expiry, an attacker learns nothing from the rest."""
+        """The verified claims, or Unauthorized / TokenExpired, whatever the input: a token
+        that cannot be decoded (bad encoding, base64, JSON, claim types, length) is invalid,
+        never an exception of another kind. Never says which check failed beyond expiry: the
+        client can act on expiry, an attacker learns nothing from the rest."""
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            raise Unauthorized("Invalid token")
         keys, _ = self._for(typ)
         for key in keys.verifying:
             try:
@@ -82,9 +88,12 @@ class TokenCodec:
                 continue  # perhaps signed with the other secret
             except jwt.ExpiredSignatureError:
                 raise TokenExpired() from None
-            except jwt.InvalidTokenError:
+            except (jwt.InvalidTokenError, ValueError, TypeError, KeyError, OverflowError):
+                # pyjwt raises more than its own errors on hostile input (a list where a
+                # number belongs, an exp beyond any date): all of it is an invalid token.
                 raise Unauthorized("Invalid token") from None
-            if claims.get("typ") != typ or not isinstance(claims.get("sub"), str):
+            if claims.get("typ") != typ or not isinstance(claims.get("sub"), str) or \
+                    not isinstance(claims.get("jti"), str):
                 raise Unauthorized("Invalid token")
             return claims
         raise Unauthorized("Invalid token")

@@ -5,23 +5,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.domain.validation import Body
+from app.domain.validation import VISIBLE, Body, Omittable
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-# http(s) only, a host, an optional port, then anything but whitespace: no javascript:, data:,
+# http(s) only, a host, an optional port, then visible characters only: no javascript:, data:,
 # or scheme-relative URLs. A pattern rather than code, so the OpenAPI document states it too.
-HTTP_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#]\S*)?$"
+HTTP_URL_PATTERN = rf"^https?://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?([/?#]{VISIBLE}*)?$"
 MAX_LIMIT = 100
 CURSOR_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Limits apply to the text as sent, as the schema states them; it is stored trimmed, and the
+# visible character it must contain keeps the trimmed text from being empty.
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=VISIBLE),
+                  AfterValidator(str.strip)]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=VISIBLE),
+                    AfterValidator(str.strip)]
 HttpUrl = Annotated[str, StringConstraints(max_length=2048, pattern=HTTP_URL_PATTERN)]
-TagList = Annotated[list[Slug], Field(max_length=20)]
+# That a slug names an existing tag is beyond JSON Schema, so the document says it in words.
+TagList = Annotated[list[Slug], Field(
+    max_length=20, description="Slugs of existing tags; an unknown one is a 400 that names it.")]
 
 
 class NewContent(Body):
@@ -33,13 +39,14 @@ class NewContent(Body):
 
 
 class ContentChanges(Body):
-    """PATCH: every field optional; a field that is present replaces the stored value."""
+    """PATCH: every field optional; a field that is present replaces the stored value. Only
+    thumbnailUrl can be cleared (null); the others have no "none" to go back to."""
 
-    title: Title | None = None
-    url: HttpUrl | None = None
-    tags: TagList | None = None
+    title: Omittable[Title] = None
+    url: Omittable[HttpUrl] = None
+    tags: Omittable[TagList] = None
     thumbnailUrl: HttpUrl | None = None
-    isActive: bool | None = None
+    isActive: Omittable[bool] = None
 
 
 class NewTag(Body):
@@ -49,7 +56,7 @@ class NewTag(Body):
 
 class TagRename(Body):
     slug: Slug
-    name: TagName | None = None
+    name: Omittable[TagName] = None  # left out: the name stays
 
 
 class ContentListQuery(BaseModel):

@@ -70,13 +70,7 @@ class ContentService:
         return item
 
     async def update(self, item_id: str, body: ContentChanges) -> ContentItem:
-        given = body.model_fields_set
-        nulls = [name for name in ("title", "url", "tags", "isActive")
-                 if name in given and getattr(body, name) is None]
-        if nulls:
-            raise ValidationFailed(details=[
-                {"field": name, "reason": "may not be null"} for name in nulls
-            ])
+        given = body.model_fields_set  # a field sent is never None but a cleared thumbnailUrl
         # Only the fields sent are written, so concurrent edits of other fields are not lost.
         changes: dict[str, Any] = {}
         for wire, domain in _PATCHABLE:
