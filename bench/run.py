@@ -159,7 +159,8 @@ def service(name: str, sink: Process, **overrides: str) -> Process:
 
 
 def seed(target: Process, *, fresh: bool) -> dict[str, str]:
-    """200 items in 8 tags through the admin API; an item id, the catalog ETag, a refresh token."""
+    """200 items in 8 tags through the admin API; an item id, the catalog ETag, the admin's
+    tokens."""
     base = target.url
     login = http("POST", base + "/auth/login", {"email": ADMIN[0], "password": ADMIN[1]})["data"]
     token = login["accessToken"]
@@ -178,7 +179,8 @@ def seed(target: Process, *, fresh: bool) -> dict[str, str]:
     item = http("GET", base + "/content?limit=1")["data"][0]["id"]
     with urllib.request.urlopen(base + "/catalog") as response:
         etag, body = response.headers["ETag"], response.read()
-    return {"item": item, "etag": etag, "refresh": login["refreshToken"], "body": body.decode()}
+    return {"item": item, "etag": etag, "refresh": login["refreshToken"], "access": token,
+            "body": body.decode()}
 
 
 def scenarios(target: Process, data: dict[str, str]) -> dict[str, Run]:
