@@ -4,23 +4,22 @@
 the frozen `Settings` it returns. Reading never stops at the first problem: every bad value and
 every unknown name under the service's prefixes is collected into one `ConfigErrors`, which
 `python -m app` prints one line each before exiting 78. No message repeats a secret's value.
+
+Two helpers keep this module to the settings themselves, and read nothing: `app.config_names`
+(`KNOWN_VARIABLES`, re-exported here, and the checks of unknown names) and `app.config_values`
+(values that take more than a type and a range: HOST, MONGO_URI, production secrets).
 """
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import os
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import unquote_plus
 
-from pymongo.errors import PyMongoError
-from pymongo.uri_parser import parse_uri, split_options
-
+from app.config_names import KNOWN_VARIABLES, unknown_variables
+from app.config_values import host_problem, mongo_uri_problem, production_secret_problem
 from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.domain.auth.passwords import MIN_LENGTH as PASSWORD_MIN
@@ -29,100 +28,11 @@ from app.secret import Secret
 AppEnv = Literal["development", "test", "production"]
 LogLevel = Literal["debug", "info", "warn", "error"]
 
-# The variables this module may read. `.env.example` must list each of them (a test enforces it).
-KNOWN_VARIABLES: tuple[str, ...] = (
-    "APP_ENV",
-    "HOST",
-    "PORT",
-    "LOG_LEVEL",
-    "MONGO_URI",
-    "MONGO_DB",
-    "MONGO_TIMEOUT_MS",
-    "JWT_ACCESS_SECRET",
-    "JWT_ACCESS_SECRET_PREVIOUS",
-    "JWT_REFRESH_SECRET",
-    "JWT_REFRESH_SECRET_PREVIOUS",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "ACCESS_TOKEN_TTL_SECONDS",
-    "REFRESH_TOKEN_TTL_SECONDS",
-    "AUTH_ALLOW_SELF_REGISTRATION",
-    "BOOTSTRAP_ADMIN_EMAIL",
-    "BOOTSTRAP_ADMIN_PASSWORD",
-    "CORS_ALLOWED_ORIGINS",
-    "TRUST_PROXY_HOPS",
-    "RATE_LIMIT_ANON_PER_MINUTE",
-    "RATE_LIMIT_USER_PER_MINUTE",
-    "RATE_LIMIT_AUTH_PER_MINUTE",
-    "RATE_LIMIT_MAX_KEYS",
-    "RATE_LIMIT_BACKEND",
-    "CATALOG_REFRESH_SECONDS",
-    "CATALOG_CACHE_CONTROL",
-    "SEED_DEMO_DATA",
-    "SHUTDOWN_GRACE_SECONDS",
-    "SHUTDOWN_TIMEOUT_SECONDS",
-    "MAX_BODY_BYTES",
-    "APP_COMMIT",
-    "DEPENDENCY_PING_SECONDS",
-    "HTTP_HEADER_TIMEOUT_SECONDS",
-    "HTTP_BODY_TIMEOUT_SECONDS",
-    "HTTP_KEEPALIVE_TIMEOUT_SECONDS",
-    "HTTP_MAX_CONNECTIONS",
-    "AUTH_HASH_CONCURRENCY",
-    "AUTH_HASH_QUEUE_MAX",
-    "AUTH_ACCOUNT_FAILURES_PER_15_MINUTES",
-    "SENTRY_DSN",
-    "SENTRY_ENVIRONMENT",
-    "SENTRY_TRACES_SAMPLE_RATE",
-    "OTEL_SERVICE_NAME",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-)
-
 # The sampler names of the OpenTelemetry specification that take no plug-in.
 TRACE_SAMPLERS = (
     "always_on", "always_off", "traceidratio",
     "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
 )
-
-MIN_SECRET_BYTES = 32
-# Substrings that mark a value copied from `.env.example` or a tutorial rather than generated.
-_PLACEHOLDER_MARKERS = (
-    "change-me", "changeme", "placeholder", "example", "your-", "xxxx", "secret",
-)
-
-
-# Prefixes of this service's own names: any other name under them is a typo or a stale setting.
-# OTEL_ is not one: the OpenTelemetry SDK reads the standard OTEL_* names itself
-# (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS...).
-_OWN_PREFIXES = (
-    "APP_", "MONGO_", "JWT_", "AUTH_", "BOOTSTRAP_", "CORS_", "RATE_LIMIT_", "CATALOG_",
-    "SHUTDOWN_", "HTTP_", "SENTRY_", "SEED_", "DEPENDENCY_", "ACCESS_TOKEN_", "REFRESH_TOKEN_",
-    "TRUST_PROXY_", "MAX_BODY_",
-)
-_SHARED_PREFIXES = ("OTEL_",)
-# SENTRY_ is ours although the Sentry SDK reads these itself: sentry_sdk.init() is given every
-# option, so they would be ignored (RELEASE) or change telemetry behind this module's back
-# (DEBUG, SPOTLIGHT sends events to a second place). Refused, with that reason.
-_SENTRY_SDK_NAMES = frozenset({
-    "SENTRY_RELEASE", "SENTRY_DEBUG", "SENTRY_SPOTLIGHT", "SENTRY_KEEP_ALIVE", "SENTRY_TRACE",
-    "SENTRY_BAGGAGE",
-})
-# Other programs' names under our prefixes: the proxy for outgoing HTTP (urllib, the Sentry
-# SDK) and the test suite's database.
-_FOREIGN_NAMES = frozenset({"HTTP_PROXY", "MONGO_TEST_URI"})
-# Kubernetes service links, injected for every Service in the namespace (a Service named mongo
-# yields MONGO_PORT=tcp://...): <S>_SERVICE_HOST, <S>_SERVICE_PORT[_<name>], <S>_PORT,
-# <S>_PORT_<n>_<PROTO>[_PROTO|_PORT|_ADDR]. Never typos, even under our prefixes.
-_SERVICE_LINK = re.compile(
-    r"[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)"
-)
-# How alike a name outside our prefixes must be to one of ours to be its misspelling
-# (RATE_LIMT_..., MONGODB_URI, LOGLEVEL: 0.9 and up); HOSTNAME, set in every container, is 0.67
-# from HOST.
-_TYPO_CUTOFF = 0.8
 
 
 class ConfigError(ValueError):
@@ -295,43 +205,6 @@ class _Reader:
         return value
 
 
-def _unknown_variables(environ: Mapping[str, str]) -> list[ConfigError]:
-    """Names that look like ours but are not read: a typo here silently runs on a default
-    (MONGO_URL: the memory store; APP_ENVIRONMENT=production: development). Never the value."""
-    errors = []
-    for name in sorted(environ):
-        upper = name.upper()  # mongo_uri is as much a mistake as MONGO_URL
-        if (name in KNOWN_VARIABLES or upper in _FOREIGN_NAMES or upper.startswith(_SHARED_PREFIXES)
-                or _SERVICE_LINK.fullmatch(upper)):
-            continue
-        if not upper.startswith(_OWN_PREFIXES) and not difflib.get_close_matches(
-                upper, KNOWN_VARIABLES, n=1, cutoff=_TYPO_CUTOFF):
-            continue
-        suggestion = _suggestion(upper)
-        hint = f"; did you mean {suggestion}?" if suggestion else ""
-        if upper in _SENTRY_SDK_NAMES:
-            hint = "; the Sentry SDK reads it, but this service configures Sentry itself"
-        errors.append(ConfigError(name, f"is not a variable this service reads{hint}"))
-    return errors
-
-
-def _suggestion(name: str) -> str | None:
-    """The known name `name` most likely meant, preferring the same first word (APP_ENVIRONMENT
-    is APP_ENV, not SENTRY_ENVIRONMENT) and a name it extends or shortens (SENTRY_ENV)."""
-    family = [known for known in KNOWN_VARIABLES if known.split("_")[0] == name.split("_")[0]]
-    extended = [known for known in family if known.startswith(name) or name.startswith(known)]
-    if extended:
-        return difflib.get_close_matches(name, extended, n=1, cutoff=0)[0]
-    matches = (difflib.get_close_matches(name, family, n=1)
-               or difflib.get_close_matches(name, KNOWN_VARIABLES, n=1))
-    return matches[0] if matches else None
-
-
-def _looks_like_placeholder(value: str) -> bool:
-    lowered = value.lower()
-    return any(marker in lowered for marker in _PLACEHOLDER_MARKERS) or len(set(value)) < 8
-
-
 def _secret(
     env: _Reader, name: str, app_env: str, generated: list[str], *, required: bool
 ) -> Secret | None:
@@ -345,10 +218,9 @@ def _secret(
             generated.append(name)
         return _throwaway_secret()
     if app_env == "production":
-        if len(value.encode()) < MIN_SECRET_BYTES:
-            env.fail(name, f"must be at least {MIN_SECRET_BYTES} bytes in production")
-        elif _looks_like_placeholder(value):
-            env.fail(name, "looks like a placeholder; generate a random secret")
+        problem = production_secret_problem(value)
+        if problem is not None:
+            env.fail(name, problem)
     return Secret(value)
 
 
@@ -361,23 +233,12 @@ def _jwt_secrets(
     return JwtSecrets(current, previous)
 
 
-# One DNS label: letters, digits and inner hyphens, up to 63 characters.
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
 def _host(env: _Reader) -> str:
     host = env.string("HOST", "0.0.0.0")
-    try:
-        ipaddress.ip_address(host)
+    problem = host_problem(host)
+    if problem is None:
         return host
-    except ValueError:
-        pass
-    labels = host.removesuffix(".").split(".")
-    # An all-digit last label is a malformed address (999.1.1.1), never a name (RFC 3696 2).
-    if (len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
-            and not labels[-1].isdigit()):
-        return host
-    env.fail("HOST", f"must be an IP address or a host name, got {host!r}")
+    env.fail("HOST", problem)
     return "0.0.0.0"
 
 
@@ -387,49 +248,10 @@ def _mongo_uri(env: _Reader, app_env: str) -> Secret | None:
         if app_env == "production":
             env.fail("MONGO_URI", "is required in production (the memory store is not durable)")
         return None
-    if not uri.startswith(("mongodb://", "mongodb+srv://")):
-        env.fail("MONGO_URI", "must start with mongodb:// or mongodb+srv://")
-    else:
-        problem = _mongo_uri_problem(uri)
-        if problem is not None:
-            env.fail("MONGO_URI", problem)
+    problem = mongo_uri_problem(uri)
+    if problem is not None:
+        env.fail("MONGO_URI", problem)
     return Secret(uri)
-
-
-def _mongo_uri_problem(uri: str) -> str | None:
-    """What the driver finds wrong with `uri`, checked now rather than at the first query."""
-    try:
-        if uri.startswith("mongodb+srv://"):
-            # parse_uri would look the SRV record up in DNS: check the shape offline instead.
-            head, _, query = uri.removeprefix("mongodb+srv://").partition("?")
-            nodes = parse_uri("mongodb://" + head, default_port=None)["nodelist"]
-            if query:
-                split_options(query)
-            if len(nodes) != 1 or nodes[0][1] is not None:
-                return "a mongodb+srv:// URI names exactly one host and no port"
-        else:
-            parse_uri(uri)
-    except (PyMongoError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        # The driver names the problem, not the value; should it ever quote a credential
-        # from the URI, say less rather than print it.
-        if any(fragment in message for fragment in _credential_fragments(uri)):
-            return "is not a valid MongoDB connection string"
-        return message
-    return None
-
-
-def _credential_fragments(uri: str) -> set[str]:
-    """The parts of `uri` that may be credentials: user name, password, option values."""
-    head, _, query = uri.partition("://")[2].partition("?")
-    userinfo = head.rpartition("@")[0]  # all of it, even an unescaped "/" in a password
-    fragments = {part for part in re.split(r"[:@/]", userinfo) if part}
-    for option in re.split(r"[&;]", query):
-        value = option.partition("=")[2]
-        fragments.update(part for part in re.split(r"[:,]", value) if part)
-    fragments |= {unquote_plus(fragment) for fragment in fragments}
-    # Shorter ones match ordinary words of any message ("u" in "must").
-    return {fragment for fragment in fragments if len(fragment) >= 4}
 
 
 def _bootstrap_admin(env: _Reader) -> tuple[str | None, Secret | None]:
@@ -579,7 +401,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
              "(tokens stop verifying on restart)",) if generated else ()
         ),
     )
-    errors = [*_unknown_variables(environ), *env.errors.values()]
+    unknown = [ConfigError(name, problem) for name, problem in unknown_variables(environ)]
+    errors = [*unknown, *env.errors.values()]
     if errors:
         raise ConfigErrors(errors)
     return settings

@@ -228,7 +228,7 @@ def test_a_driver_message_quoting_the_uri_is_not_repeated(monkeypatch):
     def quoting(uri, **_):
         raise ValueError(f"bad credentials {uri.split(':')[2]}")  # what a driver might one day do
 
-    monkeypatch.setattr("app.config.parse_uri", quoting)
+    monkeypatch.setattr("app.config_values.parse_uri", quoting)
     assert problems({"MONGO_URI": "mongodb://app:Zq8hunter@db.internal"}) == [
         "MONGO_URI: is not a valid MongoDB connection string"
     ]
