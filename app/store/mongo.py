@@ -1,10 +1,18 @@
 """MongoDB adapter on pymongo's native async client (no thread pool).
 
-Every operation runs under `_call`: bounded by the client-side timeout (`timeoutMS`) and, as a
-backstop, by an asyncio deadline `DEADLINE_MARGIN` later; every driver failure that means the
-database cannot serve becomes `StoreUnavailable` with a short reason (see `mongo_errors`). So a
-request never waits much past MONGO_TIMEOUT_MS, and no outage, refused credential or failover
-turns into a 500.
+Every operation runs under `_run`: in a task of its own, bounded by the client-side timeout
+(`timeoutMS`), while the caller waits at most `DEADLINE_MARGIN` longer; every driver failure that
+means the database cannot serve becomes `StoreUnavailable` with a short reason (see
+`mongo_errors`). So a request never waits much past MONGO_TIMEOUT_MS, and no outage, refused
+credential or failover turns into a 500.
+
+The driver is never cancelled: a caller that stops waiting (its deadline, a client that left, a
+probe's own timeout) leaves the operation to end at the driver's deadline. On Python 3.11 a
+cancellation landing while the driver waits on one of its conditions (`asyncio.wait_for` around
+`Condition.wait`, a task of its own) can orphan that task: it re-acquires the topology's or the
+pool's lock after its caller has gone, and no one releases it. Server selection and the monitor
+then wait on that lock forever, and the service never sees the database come back (a fault drill
+under CPU load did exactly that).
 
 Indexes and capabilities are prepared once, off the probe path: at start when the database
 answers, otherwise by a background task that retries with backoff. Servers that lack a feature
@@ -17,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
@@ -44,12 +52,16 @@ from app.store.ratelimit_mongo import MongoRateLimiter
 from app.telemetry import fields, get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 _NOT_IMPLEMENTED = 238  # the server's error code for an unsupported option
-# How far past the timeout the asyncio deadline cuts a call off. pymongo checks its own deadline
-# only between 0.5 s polls while it waits for a server (a retry after a dropped connection waited
-# up to timeout + 0.5 s); the margin lets the driver's own, more precise error win when it can.
+# How long past the timeout a caller waits for the driver. pymongo checks its own deadline only
+# between 0.5 s polls while it waits for a server (a retry after a dropped connection waited up
+# to timeout + 0.5 s); the margin lets the driver's own, more precise error win when it can.
 DEADLINE_MARGIN = 0.05
+# How long closing waits for operations still running past their callers (each is bounded by
+# the driver's own deadline; closing the client ends the rest).
+CLOSE_WAIT = 1.0
 # Index builds may take longer than a request may wait; they run off the request path.
 PREPARE_TIMEOUT = 60.0
 PREPARE_RETRY = (1.0, 30.0)  # first and longest wait between background attempts
@@ -122,6 +134,7 @@ class MongoStore:
         self._first_attempt = asyncio.Event()
         self._failure_listeners: list[Callable[[str], None]] = []
         self._credentials_refused = False
+        self._running: set[asyncio.Task[Any]] = set()  # operations, awaited or not (see `_run`)
         self.supports_ttl = True
         self.supports_transactions = False
         self._users = self._db["users"]
@@ -133,23 +146,56 @@ class MongoStore:
 
     # the boundary: every call goes through here
 
+    async def _run(
+        self,
+        operation: str,
+        work: Callable[[], Awaitable[T]],
+        *,
+        timeout: float | None = None,
+        report: bool = True,
+    ) -> T:
+        """Run `work` under the timeout and translate driver errors (module docstring). The
+        driver runs in a task of its own that nothing cancels: past the timeout and the margin
+        the caller stops waiting and the task ends at the driver's deadline."""
+        seconds = self._timeout if timeout is None else timeout
+
+        async def bounded() -> T:
+            with pymongo.timeout(seconds):
+                return await work()
+
+        task = asyncio.create_task(bounded(), name=f"mongo {operation}")
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+        with self._translated(operation, report):
+            # asyncio.wait neither cancels the task on a timeout nor when the caller is cancelled.
+            done, _ = await asyncio.wait((task,), timeout=seconds + DEADLINE_MARGIN)
+            if not done:
+                raise self._unavailable("timeout", operation, report)
+            return task.result()
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._running.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller that stopped waiting has answered already
+
     @contextlib.asynccontextmanager
     async def _call(
         self, operation: str, *, timeout: float | None = None, report: bool = True
     ) -> AsyncIterator[None]:
-        """Bound the block by the timeout and translate driver errors (module docstring)."""
-        seconds = self._timeout if timeout is None else timeout
-        deadline = asyncio.timeout(seconds + DEADLINE_MARGIN)
+        """For a block run in the caller's task (the shared rate limiter): the driver's deadline
+        and the translation, and no asyncio deadline, which would cancel the driver (see the
+        module docstring); the block may overrun the timeout by one of the driver's polls."""
+        with self._translated(operation, report), pymongo.timeout(
+            self._timeout if timeout is None else timeout
+        ):
+            yield
+
+    @contextlib.contextmanager
+    def _translated(self, operation: str, report: bool) -> Iterator[None]:
         try:
-            async with deadline:
-                with pymongo.timeout(seconds):
-                    yield
+            yield
         except DuplicateKeyError as exc:
             raise Conflict("The value is already taken") from exc
-        except TimeoutError as exc:
-            if not deadline.expired():
-                raise
-            raise self._unavailable("timeout", operation, report) from exc
         except PyMongoError as exc:
             reason = failure_reason(exc)
             if reason is None:
@@ -194,14 +240,15 @@ class MongoStore:
                      "database answers")
 
     async def ping(self, timeout: float) -> None:
-        async with self._call("ping", timeout=timeout, report=False):
-            await self._db.command("ping")
+        await self._run("ping", lambda: self._db.command("ping"), timeout=timeout, report=False)
 
     async def close(self) -> None:
         if self._preparer is not None:
             self._preparer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._preparer
+        if self._running:  # operations whose callers stopped waiting
+            await asyncio.wait(set(self._running), timeout=CLOSE_WAIT)
         await self._client.close()
 
     def shared_rate_limiter(self) -> MongoRateLimiter:
@@ -214,10 +261,8 @@ class MongoStore:
             if self._prepared:
                 return
             # A quick round trip first, so an unavailable database fails within the timeout.
-            async with self._call("prepare.ping"):
-                await self._db.command("ping")
-            async with self._call("prepare", timeout=max(PREPARE_TIMEOUT, self._timeout)):
-                await self._prepare()
+            await self._run("prepare.ping", lambda: self._db.command("ping"))
+            await self._run("prepare", self._prepare, timeout=max(PREPARE_TIMEOUT, self._timeout))
             self._prepared = True
 
     async def _prepare_until_done(self) -> None:
@@ -271,105 +316,100 @@ class MongoStore:
 
     async def create_user(self, user: User) -> None:
         try:
-            async with self._call("users.insert"):
-                await self._users.insert_one(user_document(user))
+            await self._run("users.insert", lambda: self._users.insert_one(user_document(user)))
         except Conflict:
             raise Conflict("A user with this email already exists") from None
 
     async def get_user(self, user_id: str) -> User | None:
-        async with self._call("users.find"):
-            return user_from_document(await self._users.find_one({"_id": user_id}))
+        doc = await self._run("users.find", lambda: self._users.find_one({"_id": user_id}))
+        return user_from_document(doc)
 
     async def get_user_by_email(self, email: str) -> User | None:
-        async with self._call("users.find"):
-            return user_from_document(await self._users.find_one({"email": email}))
+        doc = await self._run("users.find", lambda: self._users.find_one({"email": email}))
+        return user_from_document(doc)
 
     async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None:
-        async with self._call("users.update"):
-            await self._users.update_one(
-                {"_id": user_id}, {"$set": {"passwordHash": password_hash, "updatedAt": at}}
-            )
+        await self._run("users.update", lambda: self._users.update_one(
+            {"_id": user_id}, {"$set": {"passwordHash": password_hash, "updatedAt": at}}
+        ))
 
     # refresh tokens
 
     async def create_refresh_family(
         self, family_id: str, user_id: str, created_at: datetime, expires_at: datetime
     ) -> None:
-        async with self._call("refresh_families.insert"):
-            await self._families.insert_one({
-                "_id": family_id, "userId": user_id, "createdAt": created_at,
-                "expiresAt": expires_at, "revokedAt": None,
-            })
+        await self._run("refresh_families.insert", lambda: self._families.insert_one({
+            "_id": family_id, "userId": user_id, "createdAt": created_at,
+            "expiresAt": expires_at, "revokedAt": None,
+        }))
 
     async def extend_refresh_family(self, family_id: str, expires_at: datetime) -> bool:
-        async with self._call("refresh_families.update"):
-            result = await self._families.update_one(
-                {"_id": family_id, "revokedAt": None}, {"$set": {"expiresAt": expires_at}}
-            )
+        result = await self._run("refresh_families.update", lambda: self._families.update_one(
+            {"_id": family_id, "revokedAt": None}, {"$set": {"expiresAt": expires_at}}
+        ))
         return result.matched_count == 1
 
     async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
-        async with self._call("refresh_families.revoke"):
+        async def revoke() -> int:
             await self._families.update_one(
                 {"_id": family_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
             result = await self._tokens.update_many(
                 {"familyId": family_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
-        return result.modified_count
+            return result.modified_count
+
+        return await self._run("refresh_families.revoke", revoke)
 
     async def insert_refresh_token(self, token: RefreshToken) -> None:
-        async with self._call("refresh_tokens.insert"):
-            await self._tokens.insert_one(token_document(token))
+        await self._run("refresh_tokens.insert",
+                        lambda: self._tokens.insert_one(token_document(token)))
 
     async def get_refresh_token(self, jti: str) -> RefreshToken | None:
-        async with self._call("refresh_tokens.find"):
-            return token_from_document(await self._tokens.find_one({"jti": jti}))
+        doc = await self._run("refresh_tokens.find", lambda: self._tokens.find_one({"jti": jti}))
+        return token_from_document(doc)
 
     async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
-        async with self._call("refresh_tokens.mark_used"):
-            await self._tokens.update_one(
-                {"jti": jti, "usedAt": None}, {"$set": {"usedAt": at, "replacedBy": replaced_by}}
-            )
+        await self._run("refresh_tokens.mark_used", lambda: self._tokens.update_one(
+            {"jti": jti, "usedAt": None}, {"$set": {"usedAt": at, "replacedBy": replaced_by}}
+        ))
 
     async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
-        async with self._call("refresh_tokens.revoke_user"):
+        async def revoke() -> int:
             await self._families.update_many(
                 {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
             result = await self._tokens.update_many(
                 {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
-        return result.modified_count
+            return result.modified_count
+
+        return await self._run("refresh_tokens.revoke_user", revoke)
 
     async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
-        async with self._call("refresh_tokens.list"):
-            cursor = self._tokens.find({"userId": user_id}).sort(
-                [("createdAt", DESCENDING), ("jti", DESCENDING)]
-            )
-            return [token for doc in await cursor.to_list() if (token := token_from_document(doc))]
+        docs = await self._run("refresh_tokens.list", lambda: self._tokens.find(
+            {"userId": user_id}).sort([("createdAt", DESCENDING), ("jti", DESCENDING)]).to_list())
+        return [token for doc in docs if (token := token_from_document(doc))]
 
     # tags and content
 
     async def create_tag(self, tag: Tag) -> None:
         try:
-            async with self._call("tags.insert"):
-                await self._tags.insert_one({
-                    "_id": tag.id, "slug": tag.slug, "name": tag.name,
-                    "createdAt": tag.created_at, "updatedAt": tag.updated_at,
-                })
+            await self._run("tags.insert", lambda: self._tags.insert_one({
+                "_id": tag.id, "slug": tag.slug, "name": tag.name,
+                "createdAt": tag.created_at, "updatedAt": tag.updated_at,
+            }))
         except Conflict:
             raise Conflict(f"Tag {tag.slug!r} already exists") from None
         await self._bump_catalog()
 
     async def list_tags(self) -> list[Tag]:
-        async with self._call("tags.list"):
-            docs = await self._tags.find().sort("slug").to_list()
+        docs = await self._run("tags.list", lambda: self._tags.find().sort("slug").to_list())
         return [tag_from_document(doc) for doc in docs]
 
     async def existing_tag_slugs(self, slugs: list[str]) -> set[str]:
-        async with self._call("tags.find"):
-            docs = await self._tags.find({"slug": {"$in": slugs}}, {"slug": 1}).to_list()
+        docs = await self._run("tags.find", lambda: self._tags.find(
+            {"slug": {"$in": slugs}}, {"slug": 1}).to_list())
         return {doc["slug"] for doc in docs}
 
     async def rename_tag(
@@ -399,22 +439,25 @@ class MongoStore:
                 )
             return tag_from_document(doc)
 
+        async def in_transaction() -> Tag | None:
+            async with self._client.start_session() as session:
+                return await session.with_transaction(rename)
+
         try:
-            async with self._call("tags.rename"), self._client.start_session() as session:
-                renamed = await session.with_transaction(rename)
+            renamed = await self._run("tags.rename", in_transaction)
             await self._bump_catalog()
             return renamed
         except Conflict:
             raise Conflict(f"Tag {new_slug!r} already exists") from None
 
     async def insert_content(self, item: ContentItem) -> None:
-        async with self._call("content.insert"):
-            await self._content.insert_one(content_document(item))
+        await self._run("content.insert",
+                        lambda: self._content.insert_one(content_document(item)))
         await self._bump_catalog()
 
     async def get_content(self, item_id: str) -> ContentItem | None:
-        async with self._call("content.find"):
-            return content_from_document(await self._content.find_one({"_id": item_id}))
+        doc = await self._run("content.find", lambda: self._content.find_one({"_id": item_id}))
+        return content_from_document(doc)
 
     async def update_content(
         self, item_id: str, changes: dict[str, Any], at: datetime
@@ -423,17 +466,15 @@ class MongoStore:
         if "tags" in update:
             update["tags"] = list(update["tags"])
         update["updatedAt"] = at
-        async with self._call("content.update"):
-            doc = await self._content.find_one_and_update(
-                {"_id": item_id}, {"$set": update},
-                return_document=pymongo.ReturnDocument.AFTER,
-            )
+        doc = await self._run("content.update", lambda: self._content.find_one_and_update(
+            {"_id": item_id}, {"$set": update}, return_document=pymongo.ReturnDocument.AFTER,
+        ))
         await self._bump_catalog()
         return content_from_document(doc)
 
     async def delete_content(self, item_id: str) -> bool:
-        async with self._call("content.delete"):
-            result = await self._content.delete_one({"_id": item_id})
+        result = await self._run("content.delete",
+                                 lambda: self._content.delete_one({"_id": item_id}))
         await self._bump_catalog()
         return result.deleted_count == 1
 
@@ -446,9 +487,9 @@ class MongoStore:
         if query.text is not None:
             # Literal text, never a pattern: the user's input is escaped.
             selector["title"] = {"$regex": re.escape(query.text), "$options": "i"}
-        async with self._call("content.list"):
-            cursor = self._content.find(selector).sort("_id", DESCENDING).limit(query.limit)
-            return [item for doc in await cursor.to_list() if (item := content_from_document(doc))]
+        docs = await self._run("content.list", lambda: self._content.find(selector).sort(
+            "_id", DESCENDING).limit(query.limit).to_list())
+        return [item for doc in docs if (item := content_from_document(doc))]
 
     async def active_counts_by_tag(self) -> dict[str, int]:
         pipeline = [
@@ -456,16 +497,17 @@ class MongoStore:
             {"$unwind": "$tags"},
             {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
         ]
-        async with self._call("content.counts"):
-            docs = await (await self._content.aggregate(pipeline)).to_list()
+        async def counts() -> list[dict[str, Any]]:
+            return await (await self._content.aggregate(pipeline)).to_list()
+
+        docs = await self._run("content.counts", counts)
         return {doc["_id"]: doc["count"] for doc in docs}
 
     async def catalog_stamp(self) -> int:
-        async with self._call("meta.catalog"):
-            doc = await self._meta.find_one({"_id": "catalog"})
+        doc = await self._run("meta.catalog", lambda: self._meta.find_one({"_id": "catalog"}))
         return int(doc["stamp"]) if doc else 0
 
     async def _bump_catalog(self) -> None:
         # Every instance compares this with what it built its cache from.
-        async with self._call("meta.catalog"):
-            await self._meta.update_one({"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True)
+        await self._run("meta.catalog", lambda: self._meta.update_one(
+            {"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True))

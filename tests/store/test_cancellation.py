@@ -1,0 +1,90 @@
+"""The store never cancels the driver. A caller that stops waiting (the store's own deadline, a
+probe's timeout, a client that left) leaves the operation to end at the driver's deadline: on
+Python 3.11 a cancellation landing inside pymongo's server selection could leave its topology lock
+held for good, and the service never saw the database come back (app/store/mongo.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from app.store.base import StoreUnavailable
+from app.store.mongo import DEADLINE_MARGIN, MongoStore
+
+TIMEOUT_MS = 200
+SLOW = 0.6  # well past the timeout and the margin
+SLACK = 0.2  # scheduling on a loaded two-core machine
+
+
+class SlowCollection:
+    """Answers after SLOW seconds, and says whether it was cancelled on the way."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self.cancelled = 0
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        self.started += 1
+        try:
+            await asyncio.sleep(SLOW)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        self.finished += 1
+        return None
+
+
+@pytest.fixture
+async def slow_store() -> AsyncIterator[tuple[MongoStore, SlowCollection]]:
+    # The client connects lazily: nothing listens here, and nothing is asked of it.
+    store = MongoStore("mongodb://127.0.0.1:9/", "t", timeout_ms=TIMEOUT_MS)
+    collection = SlowCollection()
+    store._content = collection
+    yield store, collection
+    await store.close()
+
+
+async def test_the_caller_stops_waiting_at_the_deadline_and_the_driver_is_not_cancelled(
+    slow_store,
+):
+    store, collection = slow_store
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as caught:
+        await store.get_content("x")
+    assert time.monotonic() - started < TIMEOUT_MS / 1000 + DEADLINE_MARGIN + SLACK
+    assert caught.value.operation == "content.find"
+    await asyncio.sleep(SLOW)
+    assert (collection.started, collection.finished, collection.cancelled) == (1, 1, 0)
+
+
+async def test_a_cancelled_caller_leaves_the_driver_running(slow_store):
+    store, collection = slow_store
+    caller = asyncio.create_task(store.get_content("x"))
+    await asyncio.sleep(0.05)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(SLOW)
+    assert (collection.started, collection.finished, collection.cancelled) == (1, 1, 0)
+
+
+async def test_an_outer_timeout_leaves_the_driver_running(slow_store):
+    """As /ready does: asyncio.wait_for around a store call, shorter than the call."""
+    store, collection = slow_store
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(store.get_content("x"), 0.05)
+    await asyncio.sleep(SLOW)
+    assert (collection.started, collection.finished, collection.cancelled) == (1, 1, 0)
+
+
+async def test_close_waits_for_operations_still_running(slow_store):
+    store, collection = slow_store
+    with pytest.raises(StoreUnavailable):
+        await store.get_content("x")
+    await store.close()
+    assert (collection.finished, collection.cancelled) == (1, 0)
