@@ -21,9 +21,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiohttp import web
 
 from app.web import connections
-from app.web.connections import Throttled, accept_error_handler, bind, fd_budget
+from app.web.connections import (
+    Throttled,
+    accept_error_handler,
+    bind,
+    fd_budget,
+    parsed_requests,
+)
 from tests.conftest import TEST_ENV, free_port
 from tests.helpers import call, wait_until
 from tests.service import REPO, ServiceProcess
@@ -194,6 +201,33 @@ def test_well_behaved_clients_are_unaffected(service):
             time.sleep(HEADER_S / 3)
             sock.sendall(part)
         assert read_response(sock)[0] == 200
+
+
+def test_a_pipelined_head_behind_a_slow_handler_is_not_cut(service):
+    """The next head arrives complete while a slow handler runs: its deadline is met when it is
+    parsed, not when aiohttp gets round to it (after the slow answer), so both answers come."""
+    slow = b"GET /__test__/slow?seconds=%.1f HTTP/1.1\r\nHost: t\r\n\r\n" % (HEADER_S + 1.5)
+    with connect(service.port) as sock:
+        sock.sendall(slow)
+        time.sleep(0.3)  # a read of its own, while the slow request is being handled
+        sock.sendall(HEAD)
+        assert [read_response(sock)[0] for _ in range(2)] == [200, 200]
+
+
+async def test_aiohttp_still_queues_parsed_heads():
+    """What `parsed_requests` reads of aiohttp's private state: a head appears there once
+    parsed, with its body (complete or not) beside it. Fails first if an upgrade changes it."""
+    server = web.Server(lambda _request: web.Response())
+    handler = web.RequestHandler(server, loop=asyncio.get_running_loop())
+    assert len(parsed_requests(handler)) == 0
+    handler.data_received(HEAD[:10])
+    assert len(parsed_requests(handler)) == 0
+    handler.data_received(HEAD[10:] + b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab")
+    queued = parsed_requests(handler)
+    assert len(queued) == 2
+    assert queued[0][1].is_eof() and not queued[1][1].is_eof()
+    handler.data_received(b"cd")
+    assert len(parsed_requests(handler)) == 2 and queued[1][1].is_eof()
 
 
 # Number -------------------------------------------------------------------------------------

@@ -200,7 +200,7 @@ def test_bytes_that_are_not_http_get_the_envelope_without_an_echo(header):
 
     with ServiceProcess() as service:
         status, headers, body = asyncio.run(raw(service.port, get("/catalog", header)))
-        output = service.output()
+    output = service.output()  # after the stop: every line written, the last included
     assert status == 400
     error = json.loads(body)
     assert error["error"]["code"] == "validation.failed"
