@@ -1,18 +1,11 @@
 """MongoDB adapter on pymongo's native async client (no thread pool).
 
-Every operation runs under `_run`: in a task of its own, bounded by the client-side timeout
-(`timeoutMS`), while the caller waits at most `DEADLINE_MARGIN` longer; every driver failure that
-means the database cannot serve becomes `StoreUnavailable` with a short reason (see
-`mongo_errors`). So a request never waits much past MONGO_TIMEOUT_MS, and no outage, refused
-credential or failover turns into a 500.
-
-The driver is never cancelled: a caller that stops waiting (its deadline, a client that left, a
-probe's own timeout) leaves the operation to end at the driver's deadline. On Python 3.11 a
-cancellation landing while the driver waits on one of its conditions (`asyncio.wait_for` around
-`Condition.wait`, a task of its own) can orphan that task: it re-acquires the topology's or the
-pool's lock after its caller has gone, and no one releases it. Server selection and the monitor
-then wait on that lock forever, and the service never sees the database come back (a fault drill
-under CPU load did exactly that).
+Every operation runs through the call boundary (`mongo_calls.DriverCalls.run`): in a task of its
+own that nothing cancels, bounded by the client-side timeout (`timeoutMS`), while the caller waits
+at most `DEADLINE_MARGIN` longer; every driver failure that means the database cannot serve
+becomes `StoreUnavailable` with a short reason (see `mongo_errors`). So a request never waits much
+past MONGO_TIMEOUT_MS, and no outage, refused credential or failover turns into a 500. The shared
+rate limiter (`ratelimit_mongo`) goes through the same boundary.
 
 Indexes and capabilities are prepared once, off the probe path: at start when the database
 answers, otherwise by a background task that retries with backoff. Servers that lack a feature
@@ -25,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import OperationFailure
 
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
@@ -47,21 +40,14 @@ from app.store.documents import (
     user_document,
     user_from_document,
 )
-from app.store.mongo_errors import failure_reason
+from app.store.mongo_calls import DEADLINE_MARGIN as DEADLINE_MARGIN  # re-exported for callers
+from app.store.mongo_calls import DriverCalls
 from app.store.ratelimit_mongo import MongoRateLimiter
 from app.telemetry import fields, get_logger
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
 _NOT_IMPLEMENTED = 238  # the server's error code for an unsupported option
-# How long past the timeout a caller waits for the driver. pymongo checks its own deadline only
-# between 0.5 s polls while it waits for a server (a retry after a dropped connection waited up
-# to timeout + 0.5 s); the margin lets the driver's own, more precise error win when it can.
-DEADLINE_MARGIN = 0.05
-# How long closing waits for operations still running past their callers (each is bounded by
-# the driver's own deadline; closing the client ends the rest).
-CLOSE_WAIT = 1.0
 # Index builds may take longer than a request may wait; they run off the request path.
 PREPARE_TIMEOUT = 60.0
 PREPARE_RETRY = (1.0, 30.0)  # first and longest wait between background attempts
@@ -106,24 +92,13 @@ def required_indexes() -> dict[str, list[IndexModel]]:
 class MongoStore:
     name = "mongo"
 
-    def __init__(
-        self,
-        uri: str,
-        database: str,
-        *,
-        timeout_ms: int,
-        listeners: Sequence[monitoring.CommandListener] = (),
-    ) -> None:
+    def __init__(self, uri: str, database: str, *, timeout_ms: int,
+                 listeners: Sequence[monitoring.CommandListener] = ()) -> None:
         # Built inside the running loop (from the app's cleanup context): the async client
         # belongs to the loop that creates it.
         self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri,
-            appname="catalog-api",
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
-            timeoutMS=timeout_ms,
-            w="majority",
-            tz_aware=True,
+            uri, appname="catalog-api", w="majority", tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, timeoutMS=timeout_ms,
             event_listeners=list(listeners),
         )
         self._db = self._client[database]
@@ -132,9 +107,8 @@ class MongoStore:
         self._prepare_lock = asyncio.Lock()
         self._preparer: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
-        self._failure_listeners: list[Callable[[str], None]] = []
-        self._credentials_refused = False
-        self._running: set[asyncio.Task[Any]] = set()  # operations, awaited or not (see `_run`)
+        self._calls = DriverCalls(self._client, self._timeout)
+        self._run = self._calls.run  # the boundary: every driver call goes through it
         self.supports_ttl = True
         self.supports_transactions = False
         self._users = self._db["users"]
@@ -144,86 +118,8 @@ class MongoStore:
         self._content = self._db["content"]
         self._meta = self._db["meta"]
 
-    # the boundary: every call goes through here
-
-    async def _run(
-        self,
-        operation: str,
-        work: Callable[[], Awaitable[T]],
-        *,
-        timeout: float | None = None,
-        report: bool = True,
-    ) -> T:
-        """Run `work` under the timeout and translate driver errors (module docstring). The
-        driver runs in a task of its own that nothing cancels: past the timeout and the margin
-        the caller stops waiting and the task ends at the driver's deadline."""
-        seconds = self._timeout if timeout is None else timeout
-
-        async def bounded() -> T:
-            with pymongo.timeout(seconds):
-                return await work()
-
-        task = asyncio.create_task(bounded(), name=f"mongo {operation}")
-        self._running.add(task)
-        task.add_done_callback(self._finished)
-        with self._translated(operation, report):
-            # asyncio.wait neither cancels the task on a timeout nor when the caller is cancelled.
-            done, _ = await asyncio.wait((task,), timeout=seconds + DEADLINE_MARGIN)
-            if not done:
-                raise self._unavailable("timeout", operation, report)
-            return task.result()
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._running.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: a caller that stopped waiting has answered already
-
-    @contextlib.asynccontextmanager
-    async def _call(
-        self, operation: str, *, timeout: float | None = None, report: bool = True
-    ) -> AsyncIterator[None]:
-        """For a block run in the caller's task (the shared rate limiter): the driver's deadline
-        and the translation, and no asyncio deadline, which would cancel the driver (see the
-        module docstring); the block may overrun the timeout by one of the driver's polls."""
-        with self._translated(operation, report), pymongo.timeout(
-            self._timeout if timeout is None else timeout
-        ):
-            yield
-
-    @contextlib.contextmanager
-    def _translated(self, operation: str, report: bool) -> Iterator[None]:
-        try:
-            yield
-        except DuplicateKeyError as exc:
-            raise Conflict("The value is already taken") from exc
-        except PyMongoError as exc:
-            reason = failure_reason(exc)
-            if reason is None:
-                raise
-            raise self._unavailable(reason, operation, report) from exc
-        self._credentials_refused = False
-
-    def _unavailable(self, reason: str, operation: str, report: bool) -> StoreUnavailable:
-        if reason == "authentication":
-            self._credentials_refused = True
-        elif reason in ("unreachable", "timeout"):
-            # After a refusal the driver waits to re-check the server, and says "timed out" or
-            # "unreachable"; the news is still the refusal, until an operation succeeds.
-            reason = "authentication" if self._credentials_refused else self._reachability(reason)
-        if report:
-            for listener in self._failure_listeners:
-                listener(reason)
-        return StoreUnavailable(reason, operation)
-
-    def _reachability(self, reason: str) -> str:
-        """A timeout while no server is known to answer (a dropped connection, a killed server)
-        is "unreachable": the operator's question is "is it up", not "is it slow"."""
-        servers = self._client.topology_description.server_descriptions().values()
-        return "unreachable" if not any(s.is_server_type_known for s in servers) else reason
-
     def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        self._failure_listeners.append(listener)
-        return lambda: self._failure_listeners.remove(listener)
+        return self._calls.on_failure(listener)
 
     # lifecycle
 
@@ -247,13 +143,12 @@ class MongoStore:
             self._preparer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._preparer
-        if self._running:  # operations whose callers stopped waiting
-            await asyncio.wait(set(self._running), timeout=CLOSE_WAIT)
+        await self._calls.drain()  # operations whose callers stopped waiting
         await self._client.close()
 
     def shared_rate_limiter(self) -> MongoRateLimiter:
         """Limits counted in the database, so they hold across instances."""
-        return MongoRateLimiter(self._db["rate_limits"], self._call)
+        return MongoRateLimiter(self._db["rate_limits"], self._calls)
 
     async def prepare(self) -> None:
         """Indexes and capabilities, once: concurrent callers wait for the one running."""
@@ -299,9 +194,7 @@ class MongoStore:
                         "that need a transaction will answer 503")
 
     async def _ttl_index(self, collection: Any) -> None:
-        if not self.supports_ttl:
-            return
-        if "expiresAt_1" in await _index_names(collection):
+        if not self.supports_ttl or "expiresAt_1" in await _index_names(collection):
             return
         try:
             await collection.create_index("expiresAt", expireAfterSeconds=0)

@@ -8,8 +8,9 @@ approximate; the multi-instance test drives one client, as the limit is meant fo
 
 When the database cannot serve, requests are let through (fail open): the rate limit must not
 turn a database outage into an outage of what is served from memory. Every call goes through the
-store's boundary (`call`), so it is bounded by the same timeout and its failures reach the same
-dependency state as the store's own.
+store's call boundary (`mongo_calls.DriverCalls`), so it is bounded by the same timeout plus
+margin, is never cancelled from outside (not even by a request that is), and its failures reach
+the same dependency state as the store's own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,21 +27,19 @@ from pymongo.errors import OperationFailure, PyMongoError
 from app.domain.errors import DependencyUnavailable
 from app.domain.ratelimit import Decision, Limit, fixed_window_decision
 from app.store.base import StoreUnavailable
+from app.store.mongo_calls import DriverCalls
 
 log = logging.getLogger("app.ratelimit")
 _NOT_IMPLEMENTED = 238
 CLEANUP_SECONDS = 60.0
 
-# The store's boundary: `async with call("operation"):` bounds and translates driver errors.
-Call = Callable[[str], AbstractAsyncContextManager[None]]
-
 
 class MongoRateLimiter:
     def __init__(
-        self, collection: Any, call: Call, *, clock: Callable[[], float] = time.time
+        self, collection: Any, calls: DriverCalls, *, clock: Callable[[], float] = time.time
     ) -> None:
         self._collection = collection
-        self._call = call
+        self._calls = calls
         self._clock = clock
         self._ttl = True
         self._failing = False
@@ -49,8 +47,8 @@ class MongoRateLimiter:
 
     async def prepare(self) -> None:
         try:
-            async with self._call("rate_limits.create_index"):
-                await self._collection.create_index("expiresAt", expireAfterSeconds=0)
+            await self._calls.run("rate_limits.create_index", lambda: self._collection.create_index(
+                "expiresAt", expireAfterSeconds=0))
         except OperationFailure as exc:
             # Expired windows are deleted by `hit` now and then instead.
             self._ttl = False
@@ -64,19 +62,23 @@ class MongoRateLimiter:
         now = self._clock()
         window = int(now // limit.period)
         window_end = (window + 1) * limit.period
+
+        async def count() -> Any:
+            document = await self._collection.find_one_and_update(
+                {"_id": f"{key}:{window}"},
+                {"$inc": {"n": 1}, "$setOnInsert": {
+                    "expiresAt": datetime.fromtimestamp(window_end + limit.period, UTC)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            if not self._ttl and now - self._cleaned_at > CLEANUP_SECONDS:
+                self._cleaned_at = now
+                await self._collection.delete_many(
+                    {"expiresAt": {"$lt": datetime.fromtimestamp(now, UTC)}})
+            return document
+
         try:
-            async with self._call("rate_limits.hit"):
-                document = await self._collection.find_one_and_update(
-                    {"_id": f"{key}:{window}"},
-                    {"$inc": {"n": 1}, "$setOnInsert": {
-                        "expiresAt": datetime.fromtimestamp(window_end + limit.period, UTC)}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-                if not self._ttl and now - self._cleaned_at > CLEANUP_SECONDS:
-                    self._cleaned_at = now
-                    await self._collection.delete_many(
-                        {"expiresAt": {"$lt": datetime.fromtimestamp(now, UTC)}})
+            document = await self._calls.run("rate_limits.hit", count)
         except (DependencyUnavailable, PyMongoError) as exc:
             # A driver error the boundary does not know is a bug, but still no reason to refuse.
             if not self._failing:

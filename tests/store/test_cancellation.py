@@ -1,7 +1,8 @@
 """The store never cancels the driver. A caller that stops waiting (the store's own deadline, a
 probe's timeout, a client that left) leaves the operation to end at the driver's deadline: on
 Python 3.11 a cancellation landing inside pymongo's server selection could leave its topology lock
-held for good, and the service never saw the database come back (app/store/mongo.py)."""
+held for good, and the service never saw the database come back (app/store/mongo_calls.py). The
+shared rate limiter goes through the same boundary."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from app.domain.ratelimit import Limit
 from app.store.base import StoreUnavailable
 from app.store.mongo import DEADLINE_MARGIN, MongoStore
+from app.store.ratelimit_mongo import MongoRateLimiter
 
 TIMEOUT_MS = 200
 SLOW = 0.6  # well past the timeout and the margin
@@ -29,6 +32,12 @@ class SlowCollection:
         self.cancelled = 0
 
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._slowly(None)
+
+    async def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._slowly({"n": 1})
+
+    async def _slowly(self, answer: Any) -> Any:
         self.started += 1
         try:
             await asyncio.sleep(SLOW)
@@ -36,7 +45,7 @@ class SlowCollection:
             self.cancelled += 1
             raise
         self.finished += 1
-        return None
+        return answer
 
 
 @pytest.fixture
@@ -88,3 +97,37 @@ async def test_close_waits_for_operations_still_running(slow_store):
         await store.get_content("x")
     await store.close()
     assert (collection.finished, collection.cancelled) == (1, 0)
+
+
+@pytest.fixture
+def slow_limiter(slow_store) -> tuple[MongoRateLimiter, SlowCollection, list[str]]:
+    store, collection = slow_store
+    limiter = store.shared_rate_limiter()
+    limiter._collection = collection
+    failures: list[str] = []
+    store.on_failure(failures.append)
+    return limiter, collection, failures
+
+
+async def test_the_rate_limiter_answers_at_the_deadline_and_the_driver_is_not_cancelled(
+    slow_limiter,
+):
+    limiter, collection, failures = slow_limiter
+    started = time.monotonic()
+    decision = await limiter.hit("k", Limit(5))
+    assert time.monotonic() - started < TIMEOUT_MS / 1000 + DEADLINE_MARGIN + SLACK
+    assert decision.allowed and decision.remaining == 5  # fails open
+    assert len(failures) == 1  # the dependency state hears of it, as of the store's own calls
+    await asyncio.sleep(SLOW)
+    assert (collection.started, collection.finished, collection.cancelled) == (1, 1, 0)
+
+
+async def test_a_cancelled_request_leaves_the_rate_limiters_driver_call_running(slow_limiter):
+    limiter, collection, _ = slow_limiter
+    caller = asyncio.create_task(limiter.hit("k", Limit(5)))
+    await asyncio.sleep(0.05)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(SLOW)
+    assert (collection.started, collection.finished, collection.cancelled) == (1, 1, 0)

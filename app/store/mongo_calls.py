@@ -1,0 +1,128 @@
+"""The Mongo adapters' call boundary: every pymongo operation runs through `DriverCalls.run`.
+
+Each operation runs in a task of its own, bounded by the driver's deadline (`pymongo.timeout`),
+while the caller waits at most `DEADLINE_MARGIN` longer; every driver failure that means the
+database cannot serve becomes `StoreUnavailable` with a short reason (see `mongo_errors`), a
+duplicate unique value becomes `Conflict`, and anything else (a programming error) keeps raising.
+So a caller never waits much past the timeout, and no outage, refused credential or failover
+turns into a 500.
+
+The driver is never cancelled from outside: a caller that stops waiting (its deadline, a client
+that left, a probe's own timeout) leaves the operation to end at the driver's deadline. On
+Python 3.11 a cancellation landing while the driver waits on one of its conditions
+(`asyncio.wait_for` around `Condition.wait`, a task of its own) can orphan that task: it
+re-acquires the topology's or the pool's lock after its caller has gone, and no one releases it.
+Server selection and the monitor then wait on that lock forever, and the service never sees the
+database come back (a fault drill under CPU load did exactly that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pymongo
+from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from app.domain.errors import Conflict
+from app.store.base import StoreUnavailable
+from app.store.mongo_errors import failure_reason
+
+T = TypeVar("T")
+
+# How long past the timeout a caller waits for the driver. pymongo checks its own deadline only
+# between 0.5 s polls while it waits for a server (a retry after a dropped connection waited up
+# to timeout + 0.5 s); the margin lets the driver's own, more precise error win when it can.
+DEADLINE_MARGIN = 0.05
+# How long closing waits for operations still running past their callers (each is bounded by
+# the driver's own deadline; closing the client ends the rest).
+CLOSE_WAIT = 1.0
+
+
+class DriverCalls:
+    """Runs driver operations for one client: bounded, never cancelled, errors translated, and
+    failures told to the `on_failure` listeners (the dependency state)."""
+
+    def __init__(self, client: AsyncMongoClient[Any], timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._failure_listeners: list[Callable[[str], None]] = []
+        self._credentials_refused = False
+        self._running: set[asyncio.Task[Any]] = set()  # operations, awaited or not
+
+    async def run(
+        self,
+        operation: str,
+        work: Callable[[], Awaitable[T]],
+        *,
+        timeout: float | None = None,
+        report: bool = True,
+    ) -> T:
+        """Run `work` under the timeout (the client's unless given) and translate driver errors.
+        The driver runs in a task of its own that nothing cancels: past the timeout and the
+        margin the caller stops waiting and the task ends at the driver's deadline. `report`
+        False keeps a failure from the listeners (a probe, whose caller sees it)."""
+        seconds = self._timeout if timeout is None else timeout
+
+        async def bounded() -> T:
+            with pymongo.timeout(seconds):
+                return await work()
+
+        task = asyncio.create_task(bounded(), name=f"mongo {operation}")
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+        with self._translated(operation, report):
+            # asyncio.wait neither cancels the task on a timeout nor when the caller is cancelled.
+            done, _ = await asyncio.wait((task,), timeout=seconds + DEADLINE_MARGIN)
+            if not done:
+                raise self._unavailable("timeout", operation, report)
+            return task.result()
+
+    def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        self._failure_listeners.append(listener)
+        return lambda: self._failure_listeners.remove(listener)
+
+    async def drain(self) -> None:
+        """Give operations whose callers stopped waiting a moment to end (before the client
+        closes)."""
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=CLOSE_WAIT)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._running.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller that stopped waiting has answered already
+
+    @contextlib.contextmanager
+    def _translated(self, operation: str, report: bool) -> Iterator[None]:
+        try:
+            yield
+        except DuplicateKeyError as exc:
+            raise Conflict("The value is already taken") from exc
+        except PyMongoError as exc:
+            reason = failure_reason(exc)
+            if reason is None:
+                raise
+            raise self._unavailable(reason, operation, report) from exc
+        self._credentials_refused = False
+
+    def _unavailable(self, reason: str, operation: str, report: bool) -> StoreUnavailable:
+        if reason == "authentication":
+            self._credentials_refused = True
+        elif reason in ("unreachable", "timeout"):
+            # After a refusal the driver waits to re-check the server, and says "timed out" or
+            # "unreachable"; the news is still the refusal, until an operation succeeds.
+            reason = "authentication" if self._credentials_refused else self._reachability(reason)
+        if report:
+            for listener in self._failure_listeners:
+                listener(reason)
+        return StoreUnavailable(reason, operation)
+
+    def _reachability(self, reason: str) -> str:
+        """A timeout while no server is known to answer (a dropped connection, a killed server)
+        is "unreachable": the operator's question is "is it up", not "is it slow"."""
+        servers = self._client.topology_description.server_descriptions().values()
+        return "unreachable" if not any(s.is_server_type_known for s in servers) else reason
