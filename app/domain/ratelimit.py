@@ -98,6 +98,12 @@ class RateLimiter:
         ceiling = now + limit.period + limit.tolerance  # refusals end within one period
         self._store(key, [min(tat + limit.interval, ceiling), entry[1] if entry else 0.0])
 
+    def refund(self, key: str, limit: Limit) -> None:
+        """Undo one `charge` (a reservation that turned out not to be spent)."""
+        entry = self._state.get(key)
+        if entry is not None:
+            entry[0] = max(entry[0] - limit.interval, self._clock())
+
     def _store(self, key: str, entry: list[float]) -> None:
         if len(self._state) >= self._max_keys:
             self._evict()

@@ -92,6 +92,8 @@ def _tag(scope: sentry_sdk.Scope, extra: dict[str, Any]) -> None:
             scope.set_tag("route", ctx.route)
         if ctx.trace_id:
             scope.set_tag("trace_id", ctx.trace_id)
+            # Sentry's own trace context would name a trace of its own: link to ours instead.
+            scope.set_context("trace", {"trace_id": ctx.trace_id, "span_id": ctx.span_id})
         if ctx.user_id:
             scope.set_user({"id": ctx.user_id})
     for key, value in extra.items():

@@ -14,7 +14,9 @@ def client_address(request: web.Request, trusted_hops: int) -> str:
     peer = request.remote or "unknown"
     if trusted_hops == 0:
         return peer
-    forwarded = request.headers.get("X-Forwarded-For")
+    # Several header lines are one list (RFC 9110 5.3): a proxy that adds its own line after
+    # the client's must not leave the client's line as the one we read.
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", ()))
     if not forwarded:
         return peer
     hops = [part.strip() for part in forwarded.split(",")]
@@ -25,3 +27,17 @@ def client_address(request: web.Request, trusted_hops: int) -> str:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return peer
+
+
+def limit_key(address: str) -> str:
+    """What a per-address limit counts: the address, or for IPv6 its /64, since one host is
+    routinely given a whole /64 and could otherwise spread a flood over 2**64 addresses."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 from aiohttp import StreamReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from app.config import ConfigError, Settings
 from app.telemetry import fields, get_logger
@@ -162,7 +163,17 @@ class BoundedRequestHandler(web.RequestHandler):
         queued = len(parsed_requests(self))
         super().data_received(data)
         parsed = parsed_requests(self)
-        if len(parsed) > queued:
+        if len(parsed) > queued and self._body is not None and not self._body.is_eof():
+            # Nothing new can start while a body is arriving: what aiohttp queued is the parse
+            # error of that body (a bad chunk). It never tells the body, whose reader would wait
+            # forever; tell it, so the handler answers 400 now, and close after that answer.
+            error = getattr(parsed[-1][0], "exc", None)
+            self._body.set_exception(error if isinstance(error, Exception) else
+                                     BadHttpMessage("the request body is malformed"))
+            self._body = None
+            self._disarm()
+            self.close()
+        elif len(parsed) > queued:
             # A head is complete: its deadline is met, and its body's (if any) starts now.
             payload = parsed[-1][1]
             if payload.is_eof():
@@ -188,8 +199,9 @@ class BoundedRequestHandler(web.RequestHandler):
         return malformed_response(status)
 
     def log_exception(self, *args: Any, **kwargs: Any) -> None:
-        # aiohttp drains an unread body after the answer; our deadline ends that on purpose.
-        if not isinstance(kwargs.get("exc_info"), BodyTimeout):
+        # aiohttp drains an unread body after the answer: our deadline ends that on purpose,
+        # and a body that cannot be decoded fails it again after its 400 was sent.
+        if not isinstance(kwargs.get("exc_info"), BodyTimeout | web.RequestPayloadError):
             super().log_exception(*args, **kwargs)
 
     def _arm(self, seconds: float, callback: Callable[[], None]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from app.domain.errors import MalformedJson, TooLarge, UnsupportedMediaType
 from app.web.keys import REQUEST_CONTEXT
@@ -56,7 +57,13 @@ async def read_json(request: web.Request) -> Any:
     length = request.content_length
     if length is not None and length > request.client_max_size:
         raise TooLarge()
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except (HttpProcessingError, web.RequestPayloadError):
+        # The body's framing or encoding is broken (a bad chunk, gzip that is not gzip): the
+        # client's fault, said as such, never a 500.
+        raise MalformedJson("The request body could not be read: its framing or encoding is "
+                            "invalid") from None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

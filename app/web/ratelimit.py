@@ -13,7 +13,7 @@ from app.domain.errors import AppError, RateLimited
 from app.domain.ratelimit import Decision, Limit, header_seconds
 from app.telemetry.security import SecurityEvents
 from app.web.authn import identify
-from app.web.client import client_address
+from app.web.client import client_address, limit_key
 from app.web.handler import Handler
 from app.web.keys import RATE_LIMITER
 
@@ -45,13 +45,13 @@ def access_middleware(limits: Limits, events: SecurityEvents) -> web.typedefs.Mi
         if path in UNLIMITED_PATHS:
             return await handler(request)
         if request.method == "POST" and path in AUTH_PATHS:
-            scope, key, limit = "ip", "auth:" + client_address(request, limits.trusted_hops), \
-                limits.auth
+            scope, key, limit = "ip", "auth:" + limit_key(
+                client_address(request, limits.trusted_hops)), limits.auth
         elif principal is not None:
             scope, key, limit = "user", "user:" + principal.user_id, limits.user
         else:
-            scope, key, limit = "ip", "ip:" + client_address(request, limits.trusted_hops), \
-                limits.anonymous
+            scope, key, limit = "ip", "ip:" + limit_key(
+                client_address(request, limits.trusted_hops)), limits.anonymous
         decision = request.app[RATE_LIMITER].hit(key, limit)
         if not isinstance(decision, Decision):  # the shared backend: one database round trip
             decision = await decision

@@ -154,6 +154,14 @@ async def test_nfc_and_nfd_are_one_account(api):
     await assert_envelope(response, 409, "conflict")
 
 
+async def test_an_email_whose_canonical_form_is_longer_is_accepted_as_published(api):
+    # 245 characters as typed (the document's bound is 254); four times longer once normalized.
+    email = "\u3300" * 240 + "@b.co"
+    session = await api.register(email)
+    login = await api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status == 200 and session.access
+
+
 async def test_fullwidth_letters_are_the_same_account(api):
     session = await api.register("fullwidth@example.org")
     login = await api.post("/auth/login", json={"email": fullwidth("fullwidth") + "@example.org",

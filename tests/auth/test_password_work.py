@@ -250,21 +250,23 @@ def test_the_budget_refills_one_failure_at_a_time():
     now = [1000.0]
     budget = FailedLoginBudget(3, 900, RateLimiter(max_keys=10, clock=lambda: now[0]))
     for _ in range(3):
-        assert budget.check("a@example.org").allowed
-        budget.spend("a@example.org")
-    refused = budget.check("a@example.org")
+        assert budget.reserve("a@example.org").allowed  # three wrong passwords: kept
+    refused = budget.reserve("a@example.org")
     assert not refused.allowed and refused.retry_after == pytest.approx(300, abs=0.01)
-    for _ in range(1000):  # a thousand logins in one second spend a thousandth of a failure
-        budget.check("b@example.org")
-    now[0] += 1
-    budget.spend("b@example.org")
-    budget.spend("b@example.org")
-    assert budget.check("b@example.org").allowed
+    for _ in range(1000):  # a thousand good logins spend nothing
+        assert budget.reserve("b@example.org").allowed
+        budget.give_back("b@example.org")
+    assert budget.reserve("b@example.org").allowed
     now[0] += 300  # one failure's worth back
-    assert budget.check("a@example.org").allowed
-    budget.spend("a@example.org")
-    assert not budget.check("a@example.org").allowed
+    assert budget.reserve("a@example.org").allowed
+    assert not budget.reserve("a@example.org").allowed
     now[0] += 900
     for _ in range(3):
-        assert budget.check("a@example.org").allowed
-        budget.spend("a@example.org")
+        assert budget.reserve("a@example.org").allowed
+
+
+def test_guesses_sent_at_once_spend_the_budget_as_they_start():
+    # Twenty guesses in flight together: only the budget's worth is let through to hashing.
+    budget = FailedLoginBudget(10, 900, RateLimiter(max_keys=10))
+    admitted = [budget.reserve("victim@example.org").allowed for _ in range(20)]
+    assert admitted.count(True) == 10

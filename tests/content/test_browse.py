@@ -60,6 +60,9 @@ async def test_default_and_maximum_limits(api):
 @pytest.mark.parametrize(
     ("query", "field"),
     [("limit=0", "limit"), ("limit=101", "limit"), ("limit=ten", "limit"),
+     # An integer is digits, as the document says; a lax parser took each of these.
+     ("limit=5.0", "limit"), ("limit=%2B5", "limit"), ("limit=1_0", "limit"),
+     ("limit=" + "0" * 4400 + "5", "limit"), ("limit=%EF%BC%95", "limit"),
      ("cursor=bm90LWEtY3Vyc29y", "cursor"), ("cursor=%25%25", "cursor"),
      ("cursor=01h00000000000000000000000", "cursor"),
      ("tag=Not%20A%20Slug", "tag"), ("q=" + "x" * 101, "q")],

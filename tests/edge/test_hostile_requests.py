@@ -207,3 +207,37 @@ def test_bytes_that_are_not_http_get_the_envelope_without_an_echo(header):
     assert headers["x-request-id"] == error["meta"]["requestId"]
     assert b"fragmentOfAToken" not in body
     assert "fragmentOfAToken" not in output and "request.malformed_http" in output
+
+
+@pytest.mark.parametrize("body", [
+    # A bad chunk after the body began: aiohttp never tells the reader, which waited forever.
+    (b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n", b"zz\r\n\r\n"),
+    # A body that says gzip and is not.
+    (b"Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\n", b"abcd"),
+    (b"Content-Encoding: deflate\r\nContent-Length: 4\r\n\r\n", b"abcd"),
+])
+def test_a_body_whose_framing_or_encoding_breaks_is_400_at_once(body):
+    from tests.service import ServiceProcess
+
+    async def send(port: int) -> bytes:
+        head, rest = body
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"POST /auth/logout HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\n" + head)
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.write(rest)
+            await writer.drain()
+            return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        finally:
+            writer.close()
+
+    with ServiceProcess() as service:
+        answer = asyncio.run(send(service.port))
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    lines = service.log_lines()
+    assert not [line for line in lines if line["level"] == "error"], lines
+    (access,) = [line for line in lines if line["msg"] == "request.completed"
+                 and line.get("route") == "POST /auth/logout"]
+    assert access["statusCode"] == 400

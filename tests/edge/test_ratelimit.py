@@ -2,6 +2,8 @@
 
 import asyncio
 
+from multidict import CIMultiDict
+
 from tests.auth.conftest import PASSWORD
 from tests.test_errors import assert_envelope
 
@@ -100,3 +102,24 @@ async def test_a_flood_through_the_stack_keeps_the_limiter_bounded(make_client):
     for n in range(2000):
         await client.get("/meta", headers={"X-Forwarded-For": f"10.1.{n >> 8}.{n & 255}"})
     assert len(client.app[RATE_LIMITER]) <= 500
+
+
+async def test_forwarded_for_split_over_several_lines_is_one_list(make_client):
+    # A proxy that appends its own X-Forwarded-For line after the client's: the address the
+    # proxy saw is the last entry of the whole list, whatever the client wrote before it.
+    client = await make_client(RATE_LIMIT_AUTH_PER_MINUTE="3", TRUST_PROXY_HOPS="1")
+    statuses = []
+    for n in range(5):
+        headers = CIMultiDict([("X-Forwarded-For", f"203.0.113.{n}"),
+                               ("X-Forwarded-For", "198.51.100.77")])
+        statuses.append((await client.post("/auth/login", json={}, headers=headers)).status)
+    assert statuses == [400, 400, 400, 429, 429]
+
+
+def test_an_ipv6_host_is_limited_by_its_slash_64():
+    from app.web.client import limit_key
+
+    assert limit_key("2001:db8:1:2:aaaa::1") == limit_key("2001:db8:1:2:ffff::9")
+    assert limit_key("2001:db8:1:2::1") != limit_key("2001:db8:1:3::1")
+    assert limit_key("::ffff:198.51.100.7") == "198.51.100.7"
+    assert limit_key("198.51.100.7") == "198.51.100.7" and limit_key("unknown") == "unknown"

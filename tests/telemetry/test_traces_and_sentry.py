@@ -153,5 +153,6 @@ async def test_one_request_one_id_everywhere(everything, otlp, sentry_receiver, 
     trace_id = line["traceId"]
     assert span["trace_id"] == trace_id
     assert event["tags"]["trace_id"] == trace_id
+    assert event["contexts"]["trace"]["trace_id"] == trace_id  # Sentry's trace link is ours
     assert exemplars and f'trace_id="{trace_id}"' in exemplars[0]
     assert span["status"] == 2  # ERROR

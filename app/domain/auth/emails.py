@@ -73,10 +73,12 @@ class InvalidEmail(ValueError):
 
 
 def canonical_email(value: str) -> str:
-    """The canonical form of `value`, or InvalidEmail naming what is wrong."""
-    if len(value) > MAX_LENGTH:
-        raise InvalidEmail(f"must be at most {MAX_LENGTH} characters")
+    """The canonical form of `value`, or InvalidEmail naming what is wrong. Idempotent: the
+    length bound is on what was typed, so the canonical form (which can be longer: U+3300 is
+    four letters) passes again unchanged."""
     text = value.strip(TRIMMED)
+    if len(text) > MAX_LENGTH and _fold(text) != text:
+        raise InvalidEmail(f"must be at most {MAX_LENGTH} characters")
     if not text:
         raise InvalidEmail("must not be empty")
     if any(ord(char) > LAST_ALLOWED for char in text):
@@ -85,6 +87,10 @@ def canonical_email(value: str) -> str:
         raise InvalidEmail("must not contain spaces, control, invisible or direction characters")
     if not _SHAPE.fullmatch(text):
         raise InvalidEmail("must look like name@example.org")
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
     # NFKC again after case folding, which can produce sequences that are not in normal form.
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 

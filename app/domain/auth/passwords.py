@@ -97,16 +97,20 @@ class FailedLoginBudget:
     """Failed logins per account (keyed by the canonical email, whoever sends them), on the
     in-process GCRA limiter, so memory stays bounded by its `max_keys`. Failures spend the
     budget; a success must not, yet the budget is checked before hashing, when the outcome is
-    unknown: so the check looks without spending, and only a failure spends, always (failures
-    that raced past the check together still count)."""
+    unknown: so an attempt reserves a failure when it is let through and gives it back unless it
+    failed. Concurrent guesses therefore spend the budget as they start, not as they end."""
 
     def __init__(self, failures: int, period: float, limiter: RateLimiter) -> None:
         self._limit = Limit(failures, period)
         self._limiter = limiter
 
-    def check(self, email: str) -> Decision:
-        """Refused (with retry_after) while the account's budget is spent."""
-        return self._limiter.peek("account:" + email, self._limit)
+    def reserve(self, email: str) -> Decision:
+        """Refused (with retry_after) while the account's budget is spent; else one failure is
+        reserved until `give_back`."""
+        decision = self._limiter.peek("account:" + email, self._limit)
+        if decision.allowed:
+            self._limiter.charge("account:" + email, self._limit)
+        return decision
 
-    def spend(self, email: str) -> None:
-        self._limiter.charge("account:" + email, self._limit)
+    def give_back(self, email: str) -> None:
+        self._limiter.refund("account:" + email, self._limit)

@@ -122,17 +122,24 @@ class AuthService:
     async def login(self, email: str, password: str) -> TokenPair:
         email = _canonical(email)
         # The account's failure budget is checked before any hashing, known email or not (a
-        # refusal for known ones only would tell which emails have an account).
-        budget = self._failed_logins.check(email)
+        # refusal for known ones only would tell which emails have an account). Each attempt
+        # reserves one failure up front, given back unless the password was wrong: guesses
+        # sent at once cannot all pass the check while none has failed yet.
+        budget = self._failed_logins.reserve(email)
         if not budget.allowed:
             await self._throttled(email, budget.first_rejection)
             raise RateLimited(headers={
                 "Retry-After": str(max(1, header_seconds(budget.retry_after)))})
-        user = await self._store.get_user_by_email(email)
-        # An unknown email is verified against a dummy hash: same answer, same cost.
-        ok = await self._passwords.verify(user.password_hash if user else None, password)
+        wrong = False
+        try:
+            user = await self._store.get_user_by_email(email)
+            # An unknown email is verified against a dummy hash: same answer, same cost.
+            ok = await self._passwords.verify(user.password_hash if user else None, password)
+            wrong = user is None or not ok
+        finally:
+            if not wrong:  # a success, or no verdict (busy, database down, client gone)
+                self._failed_logins.give_back(email)
         if user is None or not ok:
-            self._failed_logins.spend(email)
             self._events("login_failure", user_id=user.id if user else None)
             raise InvalidCredentials()
         if self._passwords.needs_rehash(user.password_hash):

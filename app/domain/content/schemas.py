@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from app.domain.validation import VISIBLE, Body, Omittable
 
@@ -59,6 +66,14 @@ class TagRename(Body):
     name: Omittable[TagName] = None  # left out: the name stays
 
 
+def _decimal_digits(value: object) -> object:
+    """An integer in a query string is plain digits, as the document says: not `5.0`, `+5`,
+    `1_0` or four thousand leading zeros, which a lax integer parser would take."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 6):
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
 class ContentListQuery(BaseModel):
     """Query string of GET /content. Values arrive as strings (hence a lax integer), and unknown
     parameters are ignored so a cache-busting `?_=123` does not break a client."""
@@ -70,7 +85,7 @@ class ContentListQuery(BaseModel):
     # Opaque to clients; every value of this form is a valid position, so a schema-valid cursor
     # is never refused.
     cursor: Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)] | None = None
-    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 20
+    limit: Annotated[int, BeforeValidator(_decimal_digits), Field(ge=1, le=MAX_LIMIT)] = 20
 
 
 # Response shapes (for the OpenAPI document; handlers render the same fields).

@@ -107,7 +107,7 @@ class ContentService:
         """Change a tag's slug (and name) and every item carrying it, atomically."""
         tag = await self._store.rename_tag(slug, new_slug, new_name, self._now())
         if tag is None:
-            raise NotFound(f"No tag {slug}")
+            raise NotFound("No such tag")  # the slug is the client's own words: not echoed
         await self._bus.publish(TAG_RENAMED)
         return tag
 
