@@ -119,6 +119,13 @@ async def drive(service: ServiceProcess, canaries: dict[str, str], sent: Sent) -
             b"Content-Length: ")
     await raw(port, head + b"500\r\n\r\n" + body, close_after_send=True)
     await raw(port, head + str(len(body)).encode() + b"\r\n\r\n" + body, close_after_send=True)
+    # Bodies whose framing or encoding breaks, with the password inside: a body that says gzip
+    # and is not, and a chunked body whose second chunk is garbage.
+    login = b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sent.add(*await raw(port, login + b"Content-Encoding: gzip\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body))
+    sent.add(*await raw(port, login + b"Transfer-Encoding: chunked\r\n\r\n"
+                        + f"{len(body):x}".encode() + b"\r\n" + body + b"\r\nzz\r\n\r\n"))
     # The auth limiter: a refusal is logged and reported to Sentry once.
     async with aiohttp.ClientSession() as session:
         for _ in range(12):
