@@ -70,7 +70,7 @@ async def test_health_and_ready_503_when_store_is_down(logs, dead_mongo_client):
             assert response.status == 503, path
             body = await response.json()
             assert body["data"]["status"] == "unavailable"
-            assert body["data"]["checks"]["store"] == "unavailable"
+            assert body["data"]["checks"]["store"] == "unavailable: unreachable"
     # Six failed probes, one line for the operator, with the reason.
     downs = logs.find("dependency.down")
     assert [(d["level"], d["dependency"], d["reason"]) for d in downs] == [

@@ -33,7 +33,7 @@ def test_refused_credentials_at_start_serve_503_and_say_so_once(mongo_server):
         for path in ("/health", "/ready"):
             status, body = call(service.url + path)
             assert status == 503, (path, body)
-            assert body["data"]["checks"]["store"] == "unavailable"
+            assert body["data"]["checks"]["store"] == "unavailable: authentication"
         status, body = call(service.url + "/content")
         assert (status, body["error"]["code"]) == (503, "dependency.unavailable")
         time.sleep(1.5)  # several pings and refreshes, all refused

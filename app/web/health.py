@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from app.domain.errors import DependencyUnavailable
+from app.store.base import StoreUnavailable
 from app.web.envelope import json_ok
 from app.web.keys import LIFECYCLE, SETTINGS, STORE
 from app.web.openapi import Operation, route
@@ -24,8 +25,10 @@ async def store_check(app: web.Application) -> str | None:
     try:
         timeout = min(HEALTH_PING_TIMEOUT, app[SETTINGS].mongo_timeout_ms / 1000)
         await app[STORE].ping(timeout=timeout)
+    except StoreUnavailable as exc:  # the short reason (never the driver's message)
+        return f"unavailable: {exc.reason}"
     except DependencyUnavailable:
-        return "unavailable"  # why is the operator's: the dependency.down line says it once
+        return "unavailable"
     except Exception as exc:  # a bug in the check is still a "no", never a 500
         return f"check failed: {type(exc).__name__}"
     return None
