@@ -85,7 +85,7 @@ class ContentListQuery(BaseModel):
     # Opaque to clients; every value of this form is a valid position, so a schema-valid cursor
     # is never refused.
     cursor: Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)] | None = None
-    limit: Annotated[int, BeforeValidator(_decimal_digits), Field(ge=1, le=MAX_LIMIT)] = 20
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT), BeforeValidator(_decimal_digits)] = 20
 
 
 # Response shapes (for the OpenAPI document; handlers render the same fields).
