@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from app.domain.ratelimit import Limit, RateLimiter
 from app.telemetry import sentry
 from app.telemetry.logging import fields
 from app.telemetry.metrics import Metrics
@@ -26,6 +27,8 @@ AUTH_EVENTS = (
 # refusal: per address, per user, and per account (failed logins per email, see the auth domain).
 RATE_LIMIT_SCOPES = ("ip", "user", "account")
 HERD_REPORT_SECONDS = 60.0
+_PER_FAMILY = Limit(1, 3600.0)
+_ALL_REUSE = Limit(30, 60.0)
 
 
 def _camel(name: str) -> str:
@@ -40,6 +43,10 @@ class SecurityEvents:
         for scope in RATE_LIMIT_SCOPES:
             self._rejections.labels(scope)
         self._herd_reported_at = -HERD_REPORT_SECONDS
+        # Replaying one old refresh token is reuse every time: each is logged and counted, but
+        # Sentry hears of a family once an hour, and of all reuse at most 30 times a minute,
+        # so a replay loop cannot spend the project's event quota.
+        self._sentry_budget = RateLimiter(max_keys=10_000)
 
     def auth_event(self, event: str, **values: Any) -> None:
         if event == "login_throttled":  # a rate-limit refusal, not one of the auth events
@@ -52,10 +59,19 @@ class SecurityEvents:
         extra = {_camel(key): value for key, value in values.items() if value is not None}
         if event == "refresh_reused":
             log.error("auth.refresh.reused", extra=fields(event=event, **extra))
-            sentry.capture_message("auth.refresh.reused", "error", event=event, **{
-                key: value for key, value in values.items() if value is not None})
+            if self._tell_sentry(f"family:{values.get('family_id')}"):
+                sentry.capture_message("auth.refresh.reused", "error", event=event, **{
+                    key: value for key, value in values.items() if value is not None})
         else:
             log.info(f"auth.{event}", extra=fields(event=event, **extra))
+
+    def _tell_sentry(self, key: str) -> bool:
+        if not self._sentry_budget.peek(key, _PER_FAMILY).allowed:
+            return False
+        if not self._sentry_budget.hit("all", _ALL_REUSE).allowed:
+            return False
+        self._sentry_budget.hit(key, _PER_FAMILY)
+        return True
 
     def account_throttled(self, user_id: str | None, first_in_window: bool) -> None:
         """A login refused because the account's failure budget is spent: counted every time,

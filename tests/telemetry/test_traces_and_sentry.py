@@ -156,3 +156,22 @@ async def test_one_request_one_id_everywhere(everything, otlp, sentry_receiver, 
     assert event["contexts"]["trace"]["trace_id"] == trace_id  # Sentry's trace link is ours
     assert exemplars and f'trace_id="{trace_id}"' in exemplars[0]
     assert span["status"] == 2  # ERROR
+
+
+async def test_replaying_a_used_refresh_token_is_one_sentry_event(aiohttp_client,
+                                                                  sentry_receiver, logs):
+    # Each replay is reuse (logged at error, counted); Sentry hears of the family once, so a
+    # replay loop cannot spend the event quota.
+    client = await aiohttp_client(create_app(make_settings(
+        SENTRY_DSN=sentry_receiver.dsn, AUTH_ALLOW_SELF_REGISTRATION="true")))
+    registered = await client.post("/auth/register", json={"email": "r@example.org",
+                                                           "password": PASSWORD})
+    old = (await registered.json())["data"]["refreshToken"]
+    assert (await client.post("/auth/refresh", json={"refreshToken": old})).status == 200
+    for _ in range(5):
+        assert (await client.post("/auth/refresh", json={"refreshToken": old})).status == 401
+    await flush(client)
+    await wait_for(lambda: sentry_receiver.events)
+    await asyncio.sleep(0.3)
+    assert [e.get("message") for e in sentry_receiver.events] == ["auth.refresh.reused"]
+    assert len(logs.find("auth.refresh.reused")) == 5
