@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Span, SpanContext, SpanKind
+from opentelemetry.trace import Span, SpanContext, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from app.config import Settings
@@ -112,7 +112,14 @@ class Tracing:
         return span, otel_context.attach(trace.set_span_in_context(span, parent_ctx))
 
     @staticmethod
-    def detach(token: object) -> None:
+    def finish_server_span(span: Span, token: object, status: int, user_id: str | None) -> None:
+        """End the span started by `start_server_span` with the request's outcome."""
+        span.set_attribute("http.response.status_code", status)
+        if user_id is not None:
+            span.set_attribute("enduser.id", user_id)
+        if status >= 500:
+            span.set_status(StatusCode.ERROR)
+        span.end()
         otel_context.detach(token)  # type: ignore[arg-type]
 
     def shutdown(self) -> None:

@@ -12,7 +12,7 @@ import re
 import time
 
 from aiohttp import web
-from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
+from opentelemetry.trace import format_span_id, format_trace_id
 
 from app.telemetry import RequestContext, Telemetry, access_line, fields, get_logger
 from app.web.errors import CLIENT_CLOSED, client_gone
@@ -101,14 +101,7 @@ def telemetry_middleware(telemetry: Telemetry) -> web.typedefs.Middleware:
             http.in_flight -= 1
             http.observe(request.method, ctx.template, status, seconds, ctx.trace_id)
             if span is not None:
-                span.set_attribute("http.response.status_code", status)
-                if ctx.user_id is not None:
-                    span.set_attribute("enduser.id", ctx.user_id)
-                if status >= 500:
-                    span.set_status(StatusCode.ERROR)
-                span.end()
-            if token is not None:
-                tracing.detach(token)  # type: ignore[union-attr]
+                tracing.finish_server_span(span, token, status, ctx.user_id)  # type: ignore[union-attr]
             access_line(request.method, request.path, status, round(seconds * 1000, 3))
             if status == CLIENT_CLOSED:
                 log.info("request.aborted", extra=fields(
