@@ -97,6 +97,8 @@ class Settings:
     rate_limit_backend: str = "memory"  # memory: per process; mongo: shared by all instances
     catalog_refresh_seconds: float = 30.0
     catalog_cache_control: str = "public, max-age=60, stale-while-revalidate=300"
+    # Most active items /content serves from memory; above it (or at 0) it reads the database.
+    content_snapshot_max_items: int = 10_000
     seed_demo_data: bool = True
     shutdown_grace_seconds: float = 1.0
     shutdown_timeout_seconds: float = 15.0
@@ -371,6 +373,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         catalog_cache_control=env.string(
             "CATALOG_CACHE_CONTROL", "public, max-age=60, stale-while-revalidate=300"
         ),
+        content_snapshot_max_items=env.integer(
+            "CONTENT_SNAPSHOT_MAX_ITEMS", 10_000, low=0, high=10_000_000),
         seed_demo_data=env.boolean("SEED_DEMO_DATA", app_env == "development"),
         shutdown_grace_seconds=env.number(
             "SHUTDOWN_GRACE_SECONDS", 5.0 if app_env == "production" else 0.5, low=0, high=300

@@ -45,6 +45,8 @@ def test_valid_production_settings_load():
         ({"AUTH_ALLOW_SELF_REGISTRATION": "maybe"}, "AUTH_ALLOW_SELF_REGISTRATION"),
         ({"MONGO_URI": "postgres://x"}, "MONGO_URI"),
         ({"SHUTDOWN_GRACE_SECONDS": "-1"}, "SHUTDOWN_GRACE_SECONDS"),
+        ({"CONTENT_SNAPSHOT_MAX_ITEMS": "-1"}, "CONTENT_SNAPSHOT_MAX_ITEMS"),
+        ({"CONTENT_SNAPSHOT_MAX_ITEMS": "many"}, "CONTENT_SNAPSHOT_MAX_ITEMS"),
         ({"CORS_ALLOWED_ORIGINS": "not-an-origin"}, "CORS_ALLOWED_ORIGINS"),
         ({"BOOTSTRAP_ADMIN_EMAIL": "a@b.c"}, "BOOTSTRAP_ADMIN_PASSWORD"),
     ],

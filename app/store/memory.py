@@ -6,6 +6,7 @@ Atomicity comes from the event loop: no method awaits between reading and writin
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -177,14 +178,15 @@ class MemoryStore:
         return self._content.pop(item_id, None) is not None
 
     async def list_content(self, query: ContentQuery) -> list[ContentItem]:
-        text = query.text.casefold() if query.text else None
+        # Literal text, case folded as MongoDB's `$regex` with `i` folds it (not casefold()).
+        search = re.compile(re.escape(query.text), re.IGNORECASE).search if query.text else None
         matches = (
             item
             for item in sorted(self._content.values(), key=lambda item: item.id, reverse=True)
             if item.is_active
             and (query.after_id is None or item.id < query.after_id)
             and (query.tag is None or query.tag in item.tags)
-            and (text is None or text in item.title.casefold())
+            and (search is None or search(item.title))
         )
         return list(islice(matches, query.limit))
 

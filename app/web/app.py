@@ -124,9 +124,10 @@ async def _auth_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _refresh_catalog_forever(cache: CatalogCache, period: float) -> None:
-    """Periodic refresh, so changes made through other instances arrive within `period`. While
-    the cache is cold (the store was down at start) it retries every second. Survives anything a
-    refresh raises, and says so once per change (not once per attempt)."""
+    """Periodic refresh of the catalog and the content snapshot, so changes made through other
+    instances arrive within `period`. While the cache is cold (the store was down at start) it
+    retries every second. Survives anything a refresh raises, and says so once per change (not
+    once per attempt); meanwhile the last catalog and content snapshot keep serving."""
     failing: str | None = None  # why the last attempt failed: "unavailable" or the error's class
     while True:
         await asyncio.sleep(period if cache.primed else min(period, 1.0))
@@ -151,17 +152,22 @@ async def _refresh_catalog_forever(cache: CatalogCache, period: float) -> None:
 async def _content_context(app: web.Application) -> AsyncIterator[None]:
     settings, store = app[SETTINGS], app[STORE]
     bus = EventBus()
-    app[CONTENT] = ContentService(store, bus)
+    # One rebuild feeds the catalog and the content snapshot the content routes read.
+    cache = app[CATALOG] = CatalogCache(store, max_items=settings.content_snapshot_max_items)
+    app[CONTENT] = ContentService(store, bus, snapshot=lambda: cache.content)
     if settings.seed_demo_data and store.name == "memory":
         tags, items = await seed_demo(app[CONTENT])
         log.info("catalog.demo_seeded", extra=fields(tags=tags, items=items))
-    cache = app[CATALOG] = CatalogCache(store)
     app[TELEMETRY].metrics.watch_catalog_cache(lambda: (cache.hits, cache.misses))
     for event in (CONTENT_CHANGED, TAG_RENAMED):
+        # Awaited before the write answers: this instance serves its own writes at once.
         bus.subscribe(event, lambda _event: cache.rebuild())
     try:
         snapshot = await cache.rebuild()
-        log.info("catalog.primed", extra=fields(version=snapshot.version, tags=snapshot.tag_count))
+        content = cache.content
+        log.info("catalog.primed", extra=fields(
+            version=snapshot.version, tags=snapshot.tag_count,
+            contentItems=len(content) if content is not None else None))
     except DependencyUnavailable:
         log.warning("catalog.not_primed: the store is unavailable; /ready stays 503 until it is")
     except Exception:  # serve unready and let the refresher retry, rather than not start

@@ -1,26 +1,35 @@
-"""Public content routes: `GET /content` (filters, cursor pagination) and `GET /content/{id}`."""
+"""Public content routes: `GET /content` (filters, cursor pagination) and `GET /content/{id}`.
+
+The domain hands over each item's JSON ready-made (from the in-memory snapshot, or serialized
+from the store), so the envelope is a join of bytes: the same bytes `json_ok` would write."""
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 
-from app.domain.content.models import item_json
 from app.domain.content.schemas import ContentItemOut, ContentListQuery
 from app.domain.validation import parse
-from app.web.envelope import json_ok
+from app.web.envelope import JSON, request_id
 from app.web.keys import CONTENT
 from app.web.openapi import Operation, route
 
 
+def _envelope(request: web.Request, data: bytes, meta: bytes = b"") -> web.Response:
+    body = (b'{"data":' + data + b',"meta":{"requestId":' + orjson.dumps(request_id(request))
+            + meta + b"}}")
+    return web.Response(body=body, content_type=JSON)
+
+
 async def list_content(request: web.Request) -> web.Response:
     query = parse(ContentListQuery, dict(request.query))
-    items, next_cursor = await request.app[CONTENT].browse(query)
-    return json_ok(request, [item_json(item) for item in items], meta={"nextCursor": next_cursor})
+    page = await request.app[CONTENT].page(query)
+    return _envelope(request, b"[" + b",".join(page.items) + b"]",
+                     b',"nextCursor":' + orjson.dumps(page.next_cursor))
 
 
 async def get_content(request: web.Request) -> web.Response:
-    item = await request.app[CONTENT].get_active(request.match_info["id"])
-    return json_ok(request, item_json(item))
+    return _envelope(request, await request.app[CONTENT].item(request.match_info["id"]))
 
 
 def setup_routes(app: web.Application) -> None:

@@ -62,6 +62,15 @@ async def test_list_is_active_newest_first_with_cursor_tag_and_text(store):
     assert len(await store.list_content(ContentQuery(text="go ART", limit=9))) == 1
 
 
+async def test_search_folds_case_as_a_regular_expression_does(store):
+    """Both stores fold case as MongoDB's `$regex` with `i` does (simple case folding): `été`
+    finds `ÉTÉ`, `straße` does not find `STRASSE`; the memory store once said it did."""
+    item = an_item("go", title="STRASSE ÉTÉ")
+    await store.insert_content(item)
+    assert await store.list_content(ContentQuery(text="été", limit=9)) == [item]
+    assert await store.list_content(ContentQuery(text="straße", limit=9)) == []
+
+
 async def test_active_counts_by_tag(store):
     for item in (an_item("python"), an_item("python", "go"), an_item("go", active=False)):
         await store.insert_content(item)

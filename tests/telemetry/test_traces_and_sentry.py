@@ -37,6 +37,7 @@ async def traced(aiohttp_client, otlp, mongo_settings):
     settings = make_settings(
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.endpoint, OTEL_TRACES_SAMPLER="always_on",
         MONGO_URI=mongo_settings.mongo_uri.reveal(), MONGO_DB=mongo_settings.mongo_db,
+        CONTENT_SNAPSHOT_MAX_ITEMS="0",  # /content/{id} from the database: a Mongo child span
     )
     return await aiohttp_client(create_app(settings))
 

@@ -1,5 +1,5 @@
 """Content use cases: browse active items, and curate items and tags. Every change publishes an
-event so the catalog cache follows."""
+event so the catalog cache (and the content snapshot beside it) follows."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.content.schemas import ContentChanges, ContentListQuery, NewContent, NewTag
+from app.domain.content.snapshot import ContentSnapshot, Page, item_bytes
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
 from app.domain.ids import is_id, new_id, utcnow
@@ -21,13 +22,39 @@ _PATCHABLE = (("title", "title"), ("url", "url"), ("thumbnailUrl", "thumbnail_ur
 
 class ContentService:
     def __init__(
-        self, store: Store, bus: EventBus, *, clock: Callable[[], datetime] = utcnow
+        self,
+        store: Store,
+        bus: EventBus,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        snapshot: Callable[[], ContentSnapshot | None] = lambda: None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._now = clock
+        self._snapshot = snapshot
 
-    # browsing
+    # browsing: from the snapshot when there is one (no database, even during an outage),
+    # else from the store; the same bytes either way.
+
+    async def page(self, query: ContentListQuery) -> Page:
+        snapshot = self._snapshot()
+        if snapshot is None:
+            items, next_cursor = await self.browse(query)
+            return Page([item_bytes(item) for item in items], next_cursor)
+        return snapshot.page(ContentQuery(
+            tag=query.tag, text=query.q, after_id=query.cursor, limit=query.limit
+        ))
+
+    async def item(self, item_id: str) -> bytes:
+        """An active item's JSON; NotFound if it is missing or inactive."""
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return item_bytes(await self.get_active(item_id))
+        body = snapshot.item(item_id)
+        if body is None:
+            raise NotFound("No such content item")
+        return body
 
     async def browse(self, query: ContentListQuery) -> tuple[list[ContentItem], str | None]:
         """A page of active items, newest first, and the cursor of the next page (None at the
