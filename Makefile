@@ -23,14 +23,21 @@ test: $(STAMP)
 	TOXIPROXY_BIN="$$(tests/toxiproxy/build.sh || true)" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The load benchmark (bench/run.py): wrk from Debian, the FastAPI peer in its own venv.
-bench: $(STAMP) bench/.venv-peer/.installed
+# The load benchmark (bench/run.py): wrk from Debian, the FastAPI peer in its own venv, and the
+# service with OpenTelemetry's aiohttp instrumentation (the `bench` extra) in another: its pins
+# would move the service's own OpenTelemetry packages.
+bench: $(STAMP) bench/.venv-peer/.installed bench/.venv-package/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
 
 bench/.venv-peer/.installed: bench/requirements-peer.txt
 	$(PYTHON) -m venv bench/.venv-peer
 	bench/.venv-peer/bin/pip install --quiet -r bench/requirements-peer.txt
+	touch $@
+
+bench/.venv-package/.installed: pyproject.toml
+	$(PYTHON) -m venv bench/.venv-package
+	bench/.venv-package/bin/pip install --quiet -e '.[bench]'
 	touch $@
 
 lint: $(STAMP)

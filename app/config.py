@@ -18,8 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.config_names import KNOWN_VARIABLES, unknown_variables
-from app.config_values import host_problem, mongo_uri_problem, production_secret_problem
+from app.config_names import KNOWN_VARIABLES, unknown_variables, unread_shared_variables
+from app.config_values import (
+    host_problem,
+    key_value_list,
+    mongo_uri_problem,
+    production_secret_problem,
+)
 from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.domain.auth.passwords import MIN_LENGTH as PASSWORD_MIN
@@ -124,6 +129,10 @@ class Settings:
     otel_traces_endpoint: str | None = None
     otel_sampler: str = "parentbased_always_on"
     otel_sampler_ratio: float = 1.0
+    # Added to the spans' resource (e.g. k8s.pod.name=...); ours win on a clash.
+    otel_resource_attributes: tuple[tuple[str, str], ...] = ()
+    # Sent with every export (a collector behind authentication): the values are credentials.
+    otel_exporter_headers: tuple[tuple[str, Secret], ...] = ()
     # Non-fatal findings (e.g. generated secrets) to log once logging is configured.
     warnings: tuple[str, ...] = ()
 
@@ -306,6 +315,15 @@ def _traces_endpoint(env: _Reader) -> str | None:
     return endpoint
 
 
+def _key_values(env: _Reader, name: str) -> list[tuple[str, str]]:
+    value = env.raw(name)
+    pairs = key_value_list(value) if value is not None else []
+    if pairs is None:
+        env.fail(name, "must be key=value pairs separated by commas")
+        return []
+    return pairs
+
+
 def _sentry_dsn(env: _Reader) -> Secret | None:
     dsn = env.raw("SENTRY_DSN")
     if dsn is None:
@@ -400,9 +418,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         otel_traces_endpoint=_traces_endpoint(env),
         otel_sampler=env.choice("OTEL_TRACES_SAMPLER", "parentbased_always_on", TRACE_SAMPLERS),
         otel_sampler_ratio=env.number("OTEL_TRACES_SAMPLER_ARG", 1.0, low=0, high=1),
+        otel_resource_attributes=tuple(_key_values(env, "OTEL_RESOURCE_ATTRIBUTES")),
+        otel_exporter_headers=tuple((key, Secret(value)) for key, value in (
+            *_key_values(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+            *_key_values(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
+        )),
         warnings=(
-            (f"{' and '.join(generated)} not set: using throwaway secrets for this process "
-             "(tokens stop verifying on restart)",) if generated else ()
+            *((f"{' and '.join(generated)} not set: using throwaway secrets for this process "
+               "(tokens stop verifying on restart)",) if generated else ()),
+            *((f"{', '.join(unread)} set but not read by this service (it exports traces as "
+               "OTLP/HTTP protobuf itself)",) if (unread := unread_shared_variables(environ))
+              else ()),
         ),
     )
     unknown = [ConfigError(name, problem) for name, problem in unknown_variables(environ)]

@@ -63,11 +63,15 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
 )
 
 # Prefixes of this service's own names: any other name under them is a typo or a stale setting.
-# OTEL_ is not one: the OpenTelemetry SDK reads the standard OTEL_* names itself
-# (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS...).
+# OTEL_ is not one: other OpenTelemetry tools in the same environment read other OTEL_* names.
+# This service reads only the OTEL_* names above (its exporter is its own, not the SDK's);
+# `unread_shared_variables` lists the rest, which start-up reports as a warning.
 _OWN_PREFIXES = (
     "APP_", "MONGO_", "JWT_", "AUTH_", "BOOTSTRAP_", "CORS_", "RATE_LIMIT_", "CATALOG_",
     "CONTENT_", "SHUTDOWN_", "HTTP_", "SENTRY_", "SEED_", "DEPENDENCY_", "ACCESS_TOKEN_",
@@ -115,6 +119,14 @@ def unknown_variables(names: Iterable[str]) -> list[tuple[str, str]]:
             hint = "; the Sentry SDK reads it, but this service configures Sentry itself"
         problems.append((name, f"is not a variable this service reads{hint}"))
     return problems
+
+
+def unread_shared_variables(names: Iterable[str]) -> list[str]:
+    """OTEL_* names that are set but that this service does not read (e.g.
+    OTEL_EXPORTER_OTLP_PROTOCOL=grpc, OTEL_BSP_SCHEDULE_DELAY): another tool may want them, so
+    they are not an error, but an operator who set them for this service should hear it."""
+    return sorted(name for name in names
+                  if name.upper().startswith(_SHARED_PREFIXES) and name not in KNOWN_VARIABLES)
 
 
 def _suggestion(name: str) -> str | None:

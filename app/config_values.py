@@ -1,4 +1,5 @@
-"""Checks of values that take more than a type and a range: HOST, MONGO_URI, secrets.
+"""Checks of values that take more than a type and a range: HOST, MONGO_URI, secrets, the
+OpenTelemetry `key=value,...` lists.
 
 Pure functions of the value, apart from `app.config` so that it stays a readable list of
 settings: `app.config` reads each variable and records the problem these return (None: fine).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri, split_options
@@ -88,3 +89,17 @@ def production_secret_problem(secret: str) -> str | None:
 def _looks_like_placeholder(value: str) -> bool:
     lowered = value.lower()
     return any(marker in lowered for marker in _PLACEHOLDER_MARKERS) or len(set(value)) < 8
+
+
+def key_value_list(text: str) -> list[tuple[str, str]] | None:
+    """`k1=v1,k2=v2` as OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS write it (values
+    percent-encoded); None when an entry is not `key=value`."""
+    pairs = []
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            return None
+        pairs.append((key.strip(), unquote(value.strip())))
+    return pairs

@@ -48,6 +48,8 @@ def test_valid_production_settings_load():
         ({"CONTENT_SNAPSHOT_MAX_ITEMS": "-1"}, "CONTENT_SNAPSHOT_MAX_ITEMS"),
         ({"CONTENT_SNAPSHOT_MAX_ITEMS": "many"}, "CONTENT_SNAPSHOT_MAX_ITEMS"),
         ({"CORS_ALLOWED_ORIGINS": "not-an-origin"}, "CORS_ALLOWED_ORIGINS"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "k8s.pod.name"}, "OTEL_RESOURCE_ATTRIBUTES"),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "=token"}, "OTEL_EXPORTER_OTLP_HEADERS"),
         ({"BOOTSTRAP_ADMIN_EMAIL": "a@b.c"}, "BOOTSTRAP_ADMIN_PASSWORD"),
     ],
 )
@@ -175,6 +177,19 @@ def test_unknown_names_under_our_prefixes_are_errors():
         "SENTRY_RELEASE: is not a variable this service reads; "
         "the Sentry SDK reads it, but this service configures Sentry itself",
     ]
+
+
+def test_otlp_headers_are_credentials_and_unread_otel_names_are_reported():
+    settings = load_settings({**PROD, "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer k3y",
+                              "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                              "OTEL_BSP_SCHEDULE_DELAY": "500"})
+    ((name, value),) = settings.otel_exporter_headers
+    assert (name, value.reveal()) == ("authorization", "Bearer k3y")
+    assert "k3y" not in repr(settings)
+    # Not an error (other tools read OTEL_*), but said once at start.
+    assert settings.warnings == (
+        "OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_PROTOCOL set but not read by this service "
+        "(it exports traces as OTLP/HTTP protobuf itself)",)
 
 
 def test_names_other_programs_set_are_not_typos():

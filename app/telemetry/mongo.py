@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import logging
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 from pymongo import monitoring
 
 from app.telemetry.logging import fields
 from app.telemetry.metrics import Metrics
+from app.telemetry.tracing import RecordedSpan, Tracing
 
 log = logging.getLogger("app.mongo")
 
 
 class CommandTelemetry(monitoring.CommandListener):
-    def __init__(self, metrics: Metrics | None, tracer: trace.Tracer | None) -> None:
+    def __init__(self, metrics: Metrics | None, tracing: Tracing | None) -> None:
         self._metrics = metrics
-        self._tracer = tracer
-        self._spans: dict[tuple[int, object], Span] = {}
+        self._tracing = tracing
+        self._spans: dict[tuple[int, object], RecordedSpan] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self._tracer is None:
+        if self._tracing is None:
             return
-        if not trace.get_current_span().get_span_context().trace_flags.sampled:
+        parent = self._tracing.current_span()
+        if parent is None:
             return  # only the commands of a traced request get spans
         collection = event.command.get(event.command_name)
         name = event.command_name + (f" {collection}" if isinstance(collection, str) else "")
@@ -43,7 +44,7 @@ class CommandTelemetry(monitoring.CommandListener):
         if isinstance(event.connection_id, tuple):
             attributes["server.address"] = str(event.connection_id[0])
             attributes["server.port"] = int(event.connection_id[1])
-        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        span = self._tracing.start_child(parent, name, SpanKind.CLIENT, attributes)
         self._spans[(event.request_id, event.connection_id)] = span
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:

@@ -14,6 +14,7 @@ class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
         self.raw: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -23,6 +24,7 @@ class OtlpReceiver:
     async def _traces(self, request: web.Request) -> web.Response:
         body = await request.read()  # aiohttp undoes any Content-Encoding
         self.raw.append(body)
+        self.headers.append({key.lower(): value for key, value in request.headers.items()})
         export = ExportTraceServiceRequest()
         export.ParseFromString(body)
         for resource_spans in export.resource_spans:
@@ -37,6 +39,9 @@ class OtlpReceiver:
                         "kind": span.kind,
                         "status": span.status.code,
                         "attributes": {a.key: _value(a.value) for a in span.attributes},
+                        "events": [{"name": e.name, "attributes": {
+                            a.key: _value(a.value) for a in e.attributes}} for e in span.events],
+                        "flags": span.flags,
                         "resource": resource,
                     })
         return web.Response(status=200)

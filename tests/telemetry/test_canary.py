@@ -106,6 +106,16 @@ async def drive(service: ServiceProcess, canaries: dict[str, str], sent: Sent) -
     for credential in UNDECODABLE.values():
         for path in ("/health", "/catalog", "/me", "/nope"):
             sent.add(*await raw(port, get(path, b"Authorization: " + credential)))
+    # Trace context and a Host whose bytes are not UTF-8 (the span carries both).
+    parent = b"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    for header in (parent + b"\xff", b"tracestate: a=\xff\xfe,b=1", b"User-Agent: \xff\xc3"):
+        status, *rest = await raw(port, get("/catalog", parent, header))
+        sent.add(status, *rest)
+        assert status == 200, (header, rest)
+    status, *rest = await raw(port, b"GET /catalog HTTP/1.1\r\nHost: h\xff\xfe:80\r\n"
+                                    b"Connection: close\r\n\r\n")
+    sent.add(status, *rest)
+    assert status == 200
     # Malformed HTTP carrying secrets: a control byte in a header, an over-long header.
     basic = base64.b64encode(f"{admin}:{password}".encode())
     for header in (b"Authorization: Basic " + basic + b"\x01",
@@ -146,6 +156,7 @@ async def test_no_secret_ever_leaves_the_process(otlp, sentry_receiver):
         "previous refresh secret": canary("previous-refresh-secret"),
         "admin password": canary("admin-password"),
         "user password": canary("user-password"),
+        "collector key": canary("collector-key"),
     }
     sentry_key = canary("sentrykey").replace("-", "")
     port = sentry_receiver.dsn.rsplit(":", 1)[1].split("/")[0]
@@ -161,6 +172,8 @@ async def test_no_secret_ever_leaves_the_process(otlp, sentry_receiver):
         RATE_LIMIT_AUTH_PER_MINUTE="10",
         SENTRY_DSN=f"http://{sentry_key}@127.0.0.1:{port}/1",
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.endpoint, OTEL_TRACES_SAMPLER="always_on",
+        # Sent to the collector in a header (otlp.headers), never in a body, log or event.
+        OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer%20{canaries['collector key']}",
     )
     canaries["admin email"] = "canary-admin@example.org"  # driven, not secret
     sent = Sent()
@@ -184,6 +197,7 @@ async def test_no_secret_ever_leaves_the_process(otlp, sentry_receiver):
     assert b"request.aborted" in output and b"request.malformed_http" in output
     assert len(sentry_receiver.events) >= 3, [e.get("message") for e in sentry_receiver.events]
     assert len(otlp.spans) >= 20
+    assert otlp.headers[0]["authorization"] == f"Bearer {canaries['collector key']}"
 
     channels = {"logs": output, "sentry": envelopes, "otlp": spans, "answers": answers}
     secret_values = [value for name, value in canaries.items() if name != "admin email"]

@@ -16,10 +16,11 @@ PARENT_ID = "00f067aa0ba902b7"
 
 
 async def flush(client) -> None:
-    """Export queued spans and events, off the loop so the receivers can answer."""
+    """Export queued spans (on the loop, as the exporter does) and events (off it, so the
+    receivers can answer)."""
     telemetry = client.app[TELEMETRY]
     if telemetry.tracing is not None:
-        await asyncio.to_thread(telemetry.tracing.provider.force_flush)
+        await telemetry.tracing.flush()
     if sentry_sdk.is_initialized():
         await asyncio.to_thread(sentry_sdk.flush, 5)
 
