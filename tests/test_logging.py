@@ -2,6 +2,7 @@
 
 import re
 
+import orjson
 import pytest
 
 from app.telemetry import current_request, get_logger
@@ -64,3 +65,36 @@ async def test_every_line_parses_with_ts_level_msg(logs, client):
         assert TS.fullmatch(line["ts"])
         assert line["level"] in {"debug", "info", "warn", "error"}
         assert isinstance(line["msg"], str)
+
+
+@pytest.mark.parametrize("path", [
+    '/a"b\\c', "/line\nbreak\ttab\x00\x1f\x7f", "/\u2028é✓", "/not-utf8-\udcff\ud800",
+    "/" + "x" * 1000,
+])
+async def test_access_line_escapes_hostile_paths_and_caps_them(logs, path):
+    # The line is rendered from a template, not a dict: it must still be one JSON object.
+    from app.telemetry import RequestContext, access_line
+
+    token = current_request.set(RequestContext("req_1", route="GET /x", user_id='u"\\1'))
+    try:
+        access_line("GET", path, 200, 1.5)
+    finally:
+        current_request.reset(token)
+    # Split on "\n" only: str.splitlines would also split at the U+2028 JSON may carry raw.
+    lines = [orjson.loads(text) for text in logs.text.split("\n") if text]
+    (line,) = [line for line in lines if line["msg"] == "request.completed"]
+    assert line["requestId"] == "req_1" and line["route"] == "GET /x"
+    assert line["userId"] == 'u"\\1' and line["statusCode"] == 200
+    assert line["durationMs"] == 1.5
+    if not any(0xD800 <= ord(char) <= 0xDFFF for char in path):
+        assert line["path"] == path[:256]
+    else:  # lone surrogates (bytes that were not UTF-8) arrive as their escapes
+        assert line["path"].startswith("/not-utf8-") and "\\udcff" in line["path"]
+
+
+async def test_access_line_fields_and_order_match_the_other_lines(logs, client):
+    response = await client.get("/catalog", headers={"X-Request-Id": "abc.123"})
+    (line,) = logs.find("request.completed")
+    assert list(line) == ["ts", "level", "msg", "logger", "requestId", "route", "method", "path",
+                          "statusCode", "durationMs"]
+    assert line["requestId"] == response.headers["X-Request-Id"] == "abc.123"

@@ -90,3 +90,20 @@ async def test_header_on_every_kind_of_response(client):
                          ("GET", "/__test__/boom")]:
         response = await client.request(method, path)
         assert GENERATED.fullmatch(response.headers["X-Request-Id"]), (method, path)
+
+
+def test_generated_ids_are_unique_ulids_in_order_within_a_millisecond():
+    # Monotonic ULIDs: the low bits count up within a millisecond, so a burst stays unique.
+    import time
+
+    import ulid
+
+    from app.web.middlewares import new_request_id
+
+    before = int(time.time() * 1000)
+    ids = [new_request_id() for _ in range(50_000)]
+    after = int(time.time() * 1000)
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    assert all(GENERATED.fullmatch(request_id) for request_id in ids)
+    stamps = [ulid.ULID.from_str(request_id[4:]).milliseconds for request_id in (ids[0], ids[-1])]
+    assert before <= stamps[0] <= stamps[1] <= after

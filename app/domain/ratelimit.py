@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,18 +22,18 @@ class Limit:
 
     count: int
     period: float = 60.0
+    # Derived once: every limited request reads them.
+    interval: float = field(init=False, repr=False, compare=False)
+    tolerance: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def interval(self) -> float:
-        return self.period / self.count
-
-    @property
-    def tolerance(self) -> float:
-        return self.period - self.interval
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interval", self.period / self.count)
+        object.__setattr__(self, "tolerance", self.period - self.interval)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """Immutable, and a tuple (a frozen dataclass costs a `setattr` per field, per request)."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -57,19 +57,26 @@ class RateLimiter:
         return None  # nothing to set up in memory
 
     def hit(self, key: str, limit: Limit) -> Decision:
+        # Every limited request runs this: locals and plain comparisons, no builtins.
         now = self._clock()
-        entry = self._state.pop(key, None)  # re-inserted below: dict order is recency
-        tat = max(entry[0], now) if entry else now
-        new_tat = tat + limit.interval
-        allow_at = new_tat - limit.tolerance - limit.interval
+        state = self._state
+        entry = state.pop(key, None)  # re-inserted below: dict order is recency
+        if entry is None:
+            tat, logged_until = now, 0.0
+        else:
+            tat, logged_until = entry
+            if tat < now:
+                tat = now
+        interval = limit.interval
+        new_tat = tat + interval
+        allow_at = new_tat - limit.tolerance - interval
         if allow_at > now + 1e-9:  # float slack: waiting exactly retry_after must succeed
-            logged_until = entry[1] if entry else 0.0
             first = logged_until <= now
             self._store(key, [tat, tat if first else logged_until])
             return Decision(False, limit.count, 0, tat - now, allow_at - now, first)
-        self._store(key, [new_tat, entry[1] if entry else 0.0])
-        remaining = math.floor((limit.period - (new_tat - now)) / limit.interval + 1e-9)
-        return Decision(True, limit.count, max(remaining, 0), new_tat - now, 0.0)
+        self._store(key, [new_tat, logged_until])
+        remaining = math.floor((limit.period - (new_tat - now)) / interval + 1e-9)
+        return Decision(True, limit.count, remaining if remaining > 0 else 0, new_tat - now, 0.0)
 
     def peek(self, key: str, limit: Limit) -> Decision:
         """The decision `hit` would make, without spending: for budgets spent only by some

@@ -192,17 +192,75 @@ def access_level(status: int) -> int:
     return logging.ERROR if status >= 500 else logging.INFO
 
 
+def _json_string(text: str) -> bytes:
+    """`text` as a JSON string. Lone surrogates (bytes that were not UTF-8, smuggled through
+    `surrogateescape`) cannot be encoded: they are written as their escape text instead."""
+    try:
+        return orjson.dumps(text)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+class _AccessTemplate:
+    """The `request.completed` line as bytes joined from preformatted parts: the same object
+    `_line` + orjson would write (same fields, same order, same escaping), without building a
+    dict per request. Values that come from the client (the path) are escaped by orjson;
+    route strings are escaped once and remembered (templates are a bounded set); the request
+    id is `[A-Za-z0-9._:-]` only (checked on the way in) and trace ids are hex."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._ts_prefix = b""
+        self._heads = {
+            level: b'","level":"' + _LEVEL_NAMES[level].encode()
+            + b'","msg":"request.completed","logger":"' + ACCESS_LOGGER.encode() + b'"'
+            for level in (logging.INFO, logging.WARNING, logging.ERROR)
+        }
+        self._routes: dict[str, bytes] = {}
+        self._methods: dict[str, bytes] = {}
+
+    def render(self, level: int, method: str, path: str, status: int, duration_ms: float,
+               ctx: RequestContext | None, created: float) -> bytes:
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._ts_prefix = b'{"ts":"' + time.strftime(
+                "%Y-%m-%dT%H:%M:%S.", time.gmtime(second)).encode()
+        parts = [self._ts_prefix, b"%03dZ" % int((created - second) * 1000), self._heads[level]]
+        if ctx is not None:
+            parts += (b',"requestId":"', ctx.request_id.encode(), b'"')
+            if ctx.route is not None:
+                route = self._routes.get(ctx.route)
+                if route is None:
+                    if len(self._routes) > 4096:  # bounded by the route table; a guard only
+                        self._routes.clear()
+                    route = self._routes[ctx.route] = b',"route":' + _json_string(ctx.route)
+                parts.append(route)
+            if ctx.user_id is not None:
+                parts += (b',"userId":', _json_string(ctx.user_id))
+            if ctx.trace_id is not None:
+                parts += (b',"traceId":"', ctx.trace_id.encode(), b'","spanId":"',
+                          str(ctx.span_id).encode(), b'"')
+        method_part = self._methods.get(method)
+        if method_part is None:
+            method_part = b',"method":' + _json_string(method) + b',"path":'
+            if len(self._methods) < 64:  # methods are client text: remember a few only
+                self._methods[method] = method_part
+        parts += (method_part, _json_string(path[:256]),
+                  b',"statusCode":%d,"durationMs":%r}\n' % (status, duration_ms))
+        return b"".join(parts)
+
+
+_access_template = _AccessTemplate()
+
+
 def access_line(method: str, path: str, status: int, duration_ms: float) -> None:
     """The `request.completed` line, one per request."""
     level = access_level(status)
     if _writer is None or not _access.isEnabledFor(level):
         return
-    line = _line(_LEVEL_NAMES[level], "request.completed", ACCESS_LOGGER, time.time())
-    line["method"] = method
-    line["path"] = path[:256]
-    line["statusCode"] = status
-    line["durationMs"] = duration_ms
-    _writer.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+    _writer.write(_access_template.render(
+        level, method, path, status, duration_ms, current_request.get(), time.time()))
 
 
 def setup_logging(level: str, stream: IO[str] | None = None) -> None:

@@ -31,8 +31,7 @@ from app.lifecycle import Lifecycle
 from app.store import Store, open_store
 from app.telemetry import Telemetry, fields, get_logger
 from app.web import admin, auth, catalog, content, health, metrics, openapi, testing
-from app.web.edge import add_implicit_routes, edge_middleware
-from app.web.errors import error_middleware
+from app.web.edge import add_implicit_routes
 from app.web.keys import (
     AUTH,
     CATALOG,
@@ -44,8 +43,7 @@ from app.web.keys import (
     STORE,
     TELEMETRY,
 )
-from app.web.middlewares import METRICS_PATH, telemetry_middleware
-from app.web.ratelimit import Limits, access_middleware
+from app.web.middlewares import METRICS_PATH, request_middleware
 
 log = get_logger("app")
 
@@ -209,19 +207,16 @@ async def _catalog_check(app: web.Application) -> str | None:
 def create_app(settings: Settings, *, store: Store | None = None) -> web.Application:
     limiter = RateLimiter(max_keys=settings.rate_limit_max_keys)
     telemetry = Telemetry(settings, version=__version__)
+    lifecycle = Lifecycle()
     app = web.Application(
-        middlewares=[
-            edge_middleware(settings),
-            telemetry_middleware(telemetry),
-            error_middleware,
-            access_middleware(Limits(settings), telemetry.security),
-        ],
+        # One middleware for everything a request needs (see app.web.middlewares for why one).
+        middlewares=[request_middleware(settings, telemetry, lifecycle)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[TELEMETRY] = telemetry
     app[RATE_LIMITER] = limiter
-    app[LIFECYCLE] = Lifecycle()
+    app[LIFECYCLE] = lifecycle
     app[OPERATIONS] = []
     app.cleanup_ctx.append(_telemetry_context)  # first in, last out: flushes after the rest
     # The one record of whether the database is up: the gauge and the down/up lines.

@@ -1,6 +1,6 @@
-"""The outermost middleware: the request id and its log context, and what every response carries
-at the edge: `X-Request-Id`, security headers, and CORS for the extension. It sees every
-response, those the error middleware builds included, so none leaves without them.
+"""What every response carries at the edge: security headers, and CORS for the extension, all
+computed once at start (the request middleware in app.web.middlewares adds them, with
+`X-Request-Id`, to every answer, those built from errors included).
 
 CORS: exact origins from CORS_ALLOWED_ORIGINS (e.g. `chrome-extension://<id>`). An allowed origin
 gets Access-Control-Allow-Origin and the exposed headers; a foreign origin gets no CORS headers
@@ -14,15 +14,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.config import Settings
-from app.telemetry import current_request
-from app.web.handler import Handler
-from app.web.keys import LIFECYCLE
-from app.web.middlewares import REQUEST_ID_HEADER, request_context
 
 EXPOSED = "X-Request-Id, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
 ALLOWED_METHODS = "GET, POST, PATCH, DELETE"
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match, X-Request-Id"
 PREFLIGHT_MAX_AGE = "600"
+Headers = tuple[tuple[str, str], ...]
+_PREFLIGHT: Headers = (("Access-Control-Allow-Methods", ALLOWED_METHODS),
+                       ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
+                       ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE))
 
 
 def security_headers(settings: Settings) -> dict[str, str]:
@@ -39,41 +39,25 @@ def security_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
-def edge_middleware(settings: Settings) -> web.typedefs.Middleware:
-    # Added with `extend` (no lookups): no handler sets these, so nothing is duplicated.
-    always = tuple(security_headers(settings).items())
-    origins = frozenset(settings.cors_allowed_origins)
-    any_origin = "*" in origins  # development only; the configuration refuses it in production
-    preflight = (("Access-Control-Allow-Methods", ALLOWED_METHODS),
-                 ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
-                 ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE))
+class EdgeHeaders:
+    """The edge headers as ready-made pairs, added with `extend` (no lookups: no handler sets
+    them, so nothing is duplicated)."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        ctx = request_context(request)
-        token = current_request.set(ctx)
-        origin = request.headers.get("Origin")
-        extra = (*always, (REQUEST_ID_HEADER, ctx.request_id))
-        if origin is not None and (any_origin or origin in origins):
-            extra += (("Access-Control-Allow-Origin", origin),
-                      ("Access-Control-Expose-Headers", EXPOSED))
-            if request.method == "OPTIONS":
-                extra += preflight
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # 304s pass through the error middleware as exceptions
-            exc.headers.extend(extra)
-            if request.app[LIFECYCLE].draining:
-                exc.force_close()
-            raise
-        finally:
-            current_request.reset(token)
-        response.headers.extend(extra)
-        if request.app[LIFECYCLE].draining:  # `Connection: close`: reconnect to another instance
-            response.force_close()
-        return response
+    __slots__ = ("_any_origin", "_origins", "always")
 
-    return middleware
+    def __init__(self, settings: Settings) -> None:
+        self.always: Headers = tuple(security_headers(settings).items())
+        self._origins = frozenset(settings.cors_allowed_origins)
+        # development only; the configuration refuses it in production
+        self._any_origin = "*" in self._origins
+
+    def cors(self, origin: str, method: str) -> Headers:
+        """CORS headers for a request with this Origin: none for a foreign origin."""
+        if not (self._any_origin or origin in self._origins):
+            return ()
+        headers = (("Access-Control-Allow-Origin", origin),
+                   ("Access-Control-Expose-Headers", EXPOSED))
+        return headers + _PREFLIGHT if method == "OPTIONS" else headers
 
 
 async def preflight(request: web.Request) -> web.Response:

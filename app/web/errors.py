@@ -3,14 +3,11 @@ to envelope codes, and anything unexpected to a logged 500 `internal`."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from app.domain.errors import AppError
 from app.telemetry import fields, get_logger
 from app.web.envelope import json_error
-from app.web.handler import Handler
 from app.web.keys import TELEMETRY
 
 log = get_logger("app.errors")
@@ -56,8 +53,9 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-# What aiohttp's exceptions carry that the envelope must keep (the rest is its text body's).
-_KEPT_HEADERS = ("Allow", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+# What aiohttp's exceptions carry that the envelope must keep (the rest is its text body's;
+# the RateLimit-* headers are added to every answer by the request middleware).
+_KEPT_HEADERS = ("Allow",)
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -72,11 +70,12 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Re
     return response
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except AppError as exc:
+def error_response(request: web.Request, exc: Exception) -> web.Response | None:
+    """The envelope for what the handler (or the rate limiter before it) raised, or None when
+    `exc` must travel on: redirects and 304s (answers, not failures) and a connection reset
+    that was not the client leaving. Called from the `except` block that caught `exc`, so an
+    unexpected error is logged with its traceback."""
+    if isinstance(exc, AppError):
         status = STATUS_BY_CODE.get(exc.code, 500)
         # A designed 5xx (503: the database is out, password hashing is saturated) shows in the
         # access line and metrics of each request, and an outage once in dependency.down: a
@@ -89,20 +88,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.headers:
             response.headers.update(exc.headers)
         return response
-    except web.HTTPException as exc:
-        if exc.status < 400:  # redirects and 304s are answers, not failures
-            raise
-        return _from_http_exception(request, exc)
-    except asyncio.CancelledError:
-        raise
-    except ConnectionResetError:
+    if isinstance(exc, web.HTTPException):
+        return None if exc.status < 400 else _from_http_exception(request, exc)
+    if isinstance(exc, ConnectionResetError):
         # aiohttp raises it when the peer closed mid-body; if our own transport is gone the
         # client left, which is the client's choice and not a fault of ours.
-        if client_gone(request):
-            return web.Response(status=CLIENT_CLOSED)
-        raise
-    except Exception as exc:
-        # The message stays generic; the traceback goes to the log, tied by requestId.
-        log.exception("request.unhandled_error")
-        request.app[TELEMETRY].unhandled(exc)
-        return json_error(request, 500, "internal", "Internal server error")
+        return web.Response(status=CLIENT_CLOSED) if client_gone(request) else None
+    # The message stays generic; the traceback goes to the log, tied by requestId.
+    log.exception("request.unhandled_error")
+    request.app[TELEMETRY].unhandled(exc)
+    return json_error(request, 500, "internal", "Internal server error")

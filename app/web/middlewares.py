@@ -1,8 +1,11 @@
-"""Request ids and the telemetry middleware.
+"""Request ids, and the one request middleware.
 
-Middlewares, outermost first: edge (request id, its log context, response headers) → telemetry
-(timing, span, metrics, access line) → errors (everything becomes the JSON envelope) → access
-(authentication, rate limit). The telemetry middleware sees the final status of every request.
+One middleware does, in this order: the request id and its log context; timing, the span,
+metrics and the access line (around everything below, so they see the final status); the
+error envelope (everything raised below becomes one); authentication and the rate limit; then
+the handler; and on the way out the edge headers (request id, security, CORS, RateLimit-*). One
+frame instead of four: aiohttp wraps the handler in a coroutine per middleware (and adds one of
+its own when there is any), and every request pays for each.
 """
 
 from __future__ import annotations
@@ -14,10 +17,22 @@ import time
 from aiohttp import web
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from app.telemetry import RequestContext, Telemetry, access_line, fields, get_logger
-from app.web.errors import CLIENT_CLOSED, client_gone
+from app.config import Settings
+from app.domain.ratelimit import Decision
+from app.lifecycle import Lifecycle
+from app.telemetry import (
+    RequestContext,
+    Telemetry,
+    access_line,
+    current_request,
+    fields,
+    get_logger,
+)
+from app.web.edge import EdgeHeaders
+from app.web.errors import CLIENT_CLOSED, client_gone, error_response
 from app.web.handler import Handler
 from app.web.keys import REQUEST_CONTEXT
+from app.web.ratelimit import Access, Limits
 
 REQUEST_ID_HEADER = "X-Request-Id"
 UNMATCHED_ROUTE = "__unmatched__"
@@ -33,17 +48,30 @@ def route_template(request: web.Request) -> str:
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Every 10-bit value as its two base32 digits: a ULID is 13 lookups.
+# Every 10-bit value as its two base32 digits.
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
-_SHIFTS = tuple(range(120, -1, -10))
+_COUNTER_BITS = 20
+_ms = -1
+_prefix = ""
+_counter = 1 << _COUNTER_BITS
 
 
 def new_request_id() -> str:
-    """`req_` + a ULID (48-bit millisecond time, 80 random bits; ids need to be unique, not
-    secret, so no system entropy is spent), encoded 10 bits at a time: a few times cheaper
-    than a ULID object, and every request pays for it."""
-    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
-    return "req_" + "".join([_PAIRS[value >> shift & 1023] for shift in _SHIFTS])
+    """`req_` + a ULID (48-bit millisecond time, 80 bits that are random per millisecond). Ids
+    need to be unique, not secret, so it is the spec's monotonic form: within one millisecond
+    the low 20 bits count up from a random start, and only they are encoded per id; the first
+    22 characters are encoded once a millisecond. A few times cheaper than a random ULID per
+    request, and every request pays for it."""
+    global _ms, _prefix, _counter
+    ms = time.time_ns() // 1_000_000
+    if ms != _ms or _counter >> _COUNTER_BITS:  # a new millisecond, or 2**19 ids in this one
+        _ms = ms
+        value = ms << 80 | random.getrandbits(60) << _COUNTER_BITS
+        _prefix = "req_" + "".join([_PAIRS[value >> shift & 1023] for shift in range(120, 11, -10)])
+        _counter = random.getrandbits(_COUNTER_BITS - 1)  # room to count up
+    counter = _counter
+    _counter = counter + 1
+    return _prefix + _PAIRS[counter >> 10] + _PAIRS[counter & 1023]
 
 
 def _request_id(request: web.Request) -> str:
@@ -53,58 +81,106 @@ def _request_id(request: web.Request) -> str:
     return new_request_id()
 
 
-def request_context(request: web.Request) -> RequestContext:
-    """The request's id (the client's own when well-formed) and route, stored on the request."""
-    template = route_template(request)
-    ctx = RequestContext(
-        request_id=_request_id(request),
-        route=template if template == UNMATCHED_ROUTE else f"{request.method} {template}",
-        template=template,
-    )
+RouteLabels = dict[web.AbstractRoute, tuple[str, str]]
+
+
+def request_context(request: web.Request, labels: RouteLabels) -> RequestContext:
+    """The request's id (the client's own when well-formed) and route, stored on the request.
+    `labels` remembers each route's (template, "METHOD template"): a bounded set."""
+    route = request.match_info.route
+    known = labels.get(route)
+    if known is None:
+        template = route_template(request)
+        known = (template, template if template == UNMATCHED_ROUTE
+                 else f"{request.method} {template}")
+        # Unmatched requests get a new system route each; only real routes are remembered.
+        if route.resource is not None and route.method == request.method:
+            labels[route] = known
+    ctx = RequestContext(request_id=_request_id(request), route=known[1], template=known[0])
     request[REQUEST_CONTEXT] = ctx
     return ctx
 
 
-def telemetry_middleware(telemetry: Telemetry) -> web.typedefs.Middleware:
+def request_middleware(
+    settings: Settings, telemetry: Telemetry, lifecycle: Lifecycle
+) -> web.typedefs.Middleware:
     http, tracing = telemetry.metrics.http, telemetry.tracing
+    edge = EdgeHeaders(settings)
+    access = Access(Limits(settings), telemetry.security)
+    perf_counter = time.perf_counter
+    labels: RouteLabels = {}
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == METRICS_PATH:  # the scrape does not measure itself
-            return await handler(request)
-        ctx = request[REQUEST_CONTEXT]
+        ctx = request_context(request, labels)
+        context_token = current_request.set(ctx)
+        measured = request.path != METRICS_PATH  # the scrape does not measure itself
         span = token = None
-        if tracing is not None:
-            span, token = tracing.start_server_span(
-                ctx.route or UNMATCHED_ROUTE,
-                request.headers,
-                {"http.request.method": request.method, "http.route": ctx.template,
-                 "url.path": request.path[:256], "request.id": ctx.request_id},
-            )
-            if span is not None:
-                span_context = span.get_span_context()
-                ctx.trace_id = format_trace_id(span_context.trace_id)
-                ctx.span_id = format_span_id(span_context.span_id)
-        started = time.perf_counter()
+        if measured:
+            if tracing is not None:
+                span, token = tracing.start_server_span(
+                    ctx.route or UNMATCHED_ROUTE,
+                    request.headers,
+                    {"http.request.method": request.method, "http.route": ctx.template,
+                     "url.path": request.path[:256], "request.id": ctx.request_id},
+                )
+                if span is not None:
+                    span_context = span.get_span_context()
+                    ctx.trace_id = format_trace_id(span_context.trace_id)
+                    ctx.span_id = format_span_id(span_context.span_id)
+            http.in_flight += 1
         status = CLIENT_CLOSED  # unless an answer says otherwise (e.g. a cancelled handler)
-        http.in_flight += 1
+        limit_headers: tuple[tuple[str, str], ...] = ()
+        started = perf_counter()
         try:
-            response = await handler(request)
+            try:
+                decision = access.admit(request)
+                if decision is not None:
+                    if not isinstance(decision, Decision):  # the shared backend's round trip
+                        decision = await decision
+                    # An error answer spent budget too: every answer says how much is left.
+                    limit_headers = access.headers(decision)
+                    if not decision.allowed:
+                        raise access.refuse(request, decision)
+                response = await handler(request)
+            except Exception as exc:  # CancelledError is not one: the client left
+                answer = error_response(request, exc)
+                if answer is None:  # redirects and 304s travel as exceptions
+                    raise
+                response = answer
             # An answer the client will never read is recorded as the client leaving.
             status = CLIENT_CLOSED if client_gone(request) else response.status
-            return response
         except web.HTTPException as exc:
             status = exc.status
+            exc.headers.extend(_edge(edge, request, ctx, limit_headers))
+            if lifecycle.draining:
+                exc.force_close()
             raise
         finally:
-            seconds = time.perf_counter() - started
-            http.in_flight -= 1
-            http.observe(request.method, ctx.template, status, seconds, ctx.trace_id)
-            if span is not None:
-                tracing.finish_server_span(span, token, status, ctx.user_id)  # type: ignore[union-attr]
-            access_line(request.method, request.path, status, round(seconds * 1000, 3))
-            if status == CLIENT_CLOSED:
-                log.info("request.aborted", extra=fields(
-                    reason="the client closed the connection before the answer"))
+            if measured:
+                seconds = perf_counter() - started
+                http.in_flight -= 1
+                http.observe(request.method, ctx.template, status, seconds, ctx.trace_id)
+                if span is not None:
+                    tracing.finish_server_span(span, token, status, ctx.user_id)  # type: ignore[union-attr]
+                access_line(request.method, request.path, status, round(seconds * 1000, 3))
+                if status == CLIENT_CLOSED:
+                    log.info("request.aborted", extra=fields(
+                        reason="the client closed the connection before the answer"))
+            current_request.reset(context_token)
+        response.headers.extend(_edge(edge, request, ctx, limit_headers))
+        if lifecycle.draining:  # `Connection: close`: reconnect to another instance
+            response.force_close()
+        return response
 
     return middleware
+
+
+def _edge(
+    edge: EdgeHeaders, request: web.Request, ctx: RequestContext,
+    limit_headers: tuple[tuple[str, str], ...],
+) -> tuple[tuple[str, str], ...]:
+    """Every header the edge adds, as one tuple for one `extend`."""
+    origin = request.headers.get("Origin")
+    cors = () if origin is None else edge.cors(origin, request.method)
+    return (*edge.always, (REQUEST_ID_HEADER, ctx.request_id), *cors, *limit_headers)

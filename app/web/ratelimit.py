@@ -1,24 +1,29 @@
-"""Who is calling, and may they: the access middleware authenticates the caller, then rate
-limits: per user when authenticated, per client address otherwise, and a much stricter
-per-address bucket for the auth endpoints. Probes and metrics are never limited. Every limited
-response carries the RateLimit-* headers; a rejection is 429 `ratelimit.exceeded` with
-Retry-After. (One middleware for both: every request pays for each middleware frame.)"""
+"""Who is calling, and may they: `Access.admit` authenticates the caller, then rate limits: per
+user when authenticated, per client address otherwise, and a much stricter per-address bucket
+for the auth endpoints. Probes and metrics are never limited. Every limited answer, errors
+included, carries the RateLimit-* headers (the request middleware adds them); a rejection is
+429 `ratelimit.exceeded` with Retry-After."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Awaitable
 
 from aiohttp import web
 
 from app.config import Settings
-from app.domain.errors import AppError, RateLimited
+from app.domain.auth.models import Principal
+from app.domain.errors import RateLimited
 from app.domain.ratelimit import Decision, Limit, header_seconds
 from app.telemetry.security import SecurityEvents
 from app.web.authn import identify
 from app.web.client import client_address, limit_key
-from app.web.handler import Handler
-from app.web.keys import RATE_LIMITER
+from app.web.keys import PRINCIPAL, RATE_LIMITER
 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
+# Distinct client addresses whose bucket key is remembered (parsing an address is a few µs).
+_KEY_CACHE_SIZE = 4096
 
 
 class Limits:
@@ -29,53 +34,58 @@ class Limits:
         self.trusted_hops = settings.trust_proxy_hops
 
 
-def _headers(decision: Decision) -> tuple[tuple[str, str], ...]:
-    return (
-        ("RateLimit-Limit", str(decision.limit)),
-        ("RateLimit-Remaining", str(decision.remaining)),
-        ("RateLimit-Reset", str(header_seconds(decision.reset_after))),
-    )
+class Access:
+    def __init__(self, limits: Limits, events: SecurityEvents) -> None:
+        self._limits = limits
+        self._events = events
+        self._keys: dict[str, str] = {}
 
+    def _address_key(self, request: web.Request) -> str:
+        address = client_address(request, self._limits.trusted_hops)
+        key = self._keys.get(address)
+        if key is None:
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[address] = limit_key(address)
+        return key
 
-def access_middleware(limits: Limits, events: SecurityEvents) -> web.typedefs.Middleware:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def _bucket(self, request: web.Request, principal: Principal | None) -> tuple[str, str, Limit]:
+        """(scope, key, limit) of this request."""
+        if request.method == "POST" and request.path in AUTH_PATHS:
+            return "ip", "auth:" + self._address_key(request), self._limits.auth
+        if principal is not None:
+            return "user", "user:" + principal.user_id, self._limits.user
+        return "ip", "ip:" + self._address_key(request), self._limits.anonymous
+
+    def admit(self, request: web.Request) -> Decision | Awaitable[Decision] | None:
+        """Authenticate, then spend one unit of the caller's budget: the decision (awaitable
+        with the shared backend: one database round trip), or None for an unlimited path."""
         principal = identify(request)
-        path = request.path
-        if path in UNLIMITED_PATHS:
-            return await handler(request)
-        if request.method == "POST" and path in AUTH_PATHS:
-            scope, key, limit = "ip", "auth:" + limit_key(
-                client_address(request, limits.trusted_hops)), limits.auth
-        elif principal is not None:
-            scope, key, limit = "user", "user:" + principal.user_id, limits.user
-        else:
-            scope, key, limit = "ip", "ip:" + limit_key(
-                client_address(request, limits.trusted_hops)), limits.anonymous
-        decision = request.app[RATE_LIMITER].hit(key, limit)
-        if not isinstance(decision, Decision):  # the shared backend: one database round trip
-            decision = await decision
-        headers = _headers(decision)
-        if not decision.allowed:
-            retry = str(max(1, header_seconds(decision.retry_after)))
-            events.rate_limited(
-                scope,
-                # Named (and logged) on the first refusal of the key in its window only.
-                client_address(request, limits.trusted_hops) if decision.first_rejection
-                else None,
-                principal.user_id if principal is not None and scope == "user" else None,
-            )
-            raise RateLimited(headers={**dict(headers), "Retry-After": retry})
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # 304s, 404s and 405s pass through as exceptions
-            exc.headers.extend(headers)
-            raise
-        except AppError as exc:  # an error answer spent budget too: say how much is left
-            exc.headers = {**(exc.headers or {}), **dict(headers)}
-            raise
-        response.headers.extend(headers)
-        return response
+        if request.path in UNLIMITED_PATHS:
+            return None
+        _, key, limit = self._bucket(request, principal)
+        return request.app[RATE_LIMITER].hit(key, limit)
 
-    return middleware
+    @staticmethod
+    def headers(decision: Decision) -> tuple[tuple[str, str], ...]:
+        reset = decision.reset_after
+        return (
+            ("RateLimit-Limit", str(decision.limit)),
+            ("RateLimit-Remaining", str(decision.remaining)),
+            # header_seconds, inlined: every limited answer carries it
+            ("RateLimit-Reset", str(math.ceil(reset - 1e-9) if reset > 1e-9 else 0)),
+        )
 
+    def refuse(self, request: web.Request, decision: Decision) -> RateLimited:
+        """The 429 for a refused decision, counted (and on the first refusal of the key in its
+        window, logged with the client address)."""
+        principal = request.get(PRINCIPAL)
+        scope, _, _ = self._bucket(request, principal)
+        self._events.rate_limited(
+            scope,
+            client_address(request, self._limits.trusted_hops) if decision.first_rejection
+            else None,
+            principal.user_id if principal is not None and scope == "user" else None,
+        )
+        return RateLimited(headers={
+            "Retry-After": str(max(1, header_seconds(decision.retry_after)))})
