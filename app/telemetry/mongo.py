@@ -70,5 +70,6 @@ class CommandTelemetry(monitoring.CommandListener):
         span = self._spans.pop((event.request_id, event.connection_id), None)
         if span is not None:
             if error is not None:
+                span.set_attribute("error.type", error)  # the server's codeName
                 span.set_status(StatusCode.ERROR, error)
             span.end()

@@ -29,6 +29,7 @@ MAX_BATCH = 512
 INTERVAL_SECONDS = 1.0
 TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 30.0
+MAX_REPLY_BYTES = 64 * 1024
 
 
 class SpanExporter:
@@ -44,6 +45,7 @@ class SpanExporter:
         self.exported = 0
         self.dropped = 0  # the queue was full, or the collector refused or did not answer
         self._failing = False
+        self._overflowing = False
         self._backoff = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -60,6 +62,10 @@ class SpanExporter:
         queue = self._queue
         if len(queue) >= self._max_queue:
             self.dropped += 1
+            if not self._overflowing:  # once until the queue drains: a slow collector
+                self._overflowing = True
+                log.warning("traces.queue_full", extra=fields(
+                    detail="spans are dropped until the collector catches up"))
             return
         queue.append(span)
         if len(queue) == self._max_batch and self._wake is not None:
@@ -72,6 +78,8 @@ class SpanExporter:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
             connector=aiohttp.TCPConnector(limit=1),
+            # The reply is not ours to trust: never inflated (a gzip bomb), never read whole.
+            auto_decompress=False, skip_auto_headers=("Accept-Encoding",),
         )
         self._task = asyncio.create_task(self._run(), name="trace-export")
 
@@ -95,6 +103,9 @@ class SpanExporter:
                          for _ in range(min(len(self._queue), self._max_batch))]
                 if not await self._post(batch):
                     break
+            if self._overflowing and not self._queue:
+                self._overflowing = False
+                log.info("traces.queue_drained", extra=fields(dropped=self.dropped))
 
     def _request_headers(self) -> dict[str, str]:
         return {**{key: value.reveal() for key, value in self._headers},
@@ -107,7 +118,9 @@ class SpanExporter:
         try:
             async with self._session.post(self._endpoint, data=body,
                                           headers=self._request_headers()) as response:
-                await response.read()
+                await response.content.read(MAX_REPLY_BYTES)  # nothing in it is needed
+                if not response.content.at_eof():
+                    response.close()  # a reply that long: drop the connection, not read it
                 if response.status >= 300:
                     failure = f"HTTP {response.status}"
         except Exception as exc:  # whatever the network does, the export task lives on

@@ -249,7 +249,8 @@ def _server_span_name(given: str, attrs: dict[str, Any], headers: Mapping[str, s
         attrs["server.address"] = address
         if port is None:
             port = 443 if attrs["url.scheme"] == "https" else 80
-        attrs["server.port"] = port
+        if port:
+            attrs["server.port"] = port
     agent = headers.get("User-Agent")
     if agent:
         attrs["user_agent.original"] = agent[:_MAX_HEADER_VALUE]
@@ -257,10 +258,16 @@ def _server_span_name(given: str, attrs: dict[str, Any], headers: Mapping[str, s
 
 
 def _host_port(host: str) -> tuple[str, int | None]:
+    """The Host header's name and port: None when it names no port, 0 when the port is not one
+    (`a:²`, `a:99999`): a client's header must never fail the request or reach the span as a
+    number it is not."""
     name, colon, port = host.rpartition(":")
-    if colon and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
+    if not colon or (name.startswith("[") and not name.endswith("]")) or (
+            ":" in name and not name.startswith("[")):  # no port, or an IPv6 address bare
+        return host.strip("[]"), None
+    if port.isascii() and port.isdigit() and 0 < int(port) < 65536:
         return name.strip("[]"), int(port)
-    return host.strip("[]"), None
+    return name.strip("[]"), 0
 
 
 def _resource(settings: Settings, version: str) -> dict[str, otlp.AttributeValue]:

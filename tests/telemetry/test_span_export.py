@@ -1,6 +1,7 @@
 """Our span records and their export: the sampling rules, the HTTP server conventions, the
 bounded queue, a collector that is down, and the flush at shutdown."""
 
+import contextlib
 import socket
 
 import pytest
@@ -157,3 +158,83 @@ async def test_a_collector_that_is_down_costs_one_log_line_and_counted_drops(aio
     assert len(logs.find("traces.export_failed")) == 1
     metrics = await (await client.get("/metrics")).text()
     assert 'trace_spans_total{outcome="dropped"} 12.0' in metrics
+
+
+async def test_a_collector_reply_is_never_inflated_nor_read_whole(aiohttp_server, aiohttp_client,
+                                                                  logs):
+    """A collector answering with an endless (or gzip-bombed) body: the export reads at most
+    MAX_REPLY_BYTES of it, asks for no compression, and the spans count as exported."""
+    from aiohttp import web
+
+    seen: list[dict[str, str]] = []
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        seen.append({key.lower(): value for key, value in request.headers.items()})
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Encoding": "gzip"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            while True:  # until the exporter hangs up
+                await response.write(b"\x00" * 65536)
+        return response
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", endless)
+    server = await aiohttp_server(collector)
+    client = await aiohttp_client(create_app(make_settings(
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{server.port}/v1/traces",
+        OTEL_TRACES_SAMPLER="always_on")))
+    tracing = client.app[TELEMETRY].tracing
+    for _ in range(2):
+        assert (await client.get("/catalog")).status == 200
+        await tracing.flush()
+    assert (tracing.exporter.exported, tracing.exporter.dropped) == (2, 0)
+    assert len(seen) == 2 and "accept-encoding" not in seen[0]
+    assert logs.find("traces.export_failed") == []
+
+
+async def test_a_slow_collector_is_said_once_when_spans_are_dropped(logs):
+    exporter = SpanExporter("http://127.0.0.1:9/v1/traces", (), b"", b"", max_queue=2)
+    for _ in range(5):
+        exporter.submit(b"span")
+    assert exporter.dropped == 3
+    assert len(logs.find("traces.queue_full")) == 1
+
+
+@pytest.mark.parametrize(("host", "address", "port"), [
+    ("api.example.org", "api.example.org", 80),
+    ("api.example.org:8443", "api.example.org", 8443),
+    ("[::1]:8080", "::1", 8080),
+    ("api:\u00b2", "api", None),  # a digit to str.isdigit(), not to int()
+    ("api:\u0661\u0662", "api", None),  # Arabic-Indic digits
+    ("api:99999999999999999999", "api", None),
+    ("api:0", "api", None),
+])
+def test_the_host_header_never_fails_the_span(host, address, port):
+    t = tracing("always_on")
+    span, token = t.start_server_span("GET /catalog", {"Host": host}, dict(ATTRIBUTES))
+    assert span is not None
+    assert span.attributes["server.address"] == address
+    assert span.attributes.get("server.port") == port
+    t.finish_server_span(span, token, 200, None)
+
+
+def test_a_failed_database_command_names_its_error():
+    from types import SimpleNamespace
+
+    from app.telemetry.mongo import CommandTelemetry
+
+    t = tracing("always_on")
+    listener = CommandTelemetry(None, t)
+    server, token = t.start_server_span("GET /catalog", {}, dict(ATTRIBUTES))
+    command = SimpleNamespace(command_name="find", command={"find": "content"},
+                              database_name="catalog", request_id=7,
+                              connection_id=("db", 27017), duration_micros=1500,
+                              failure={"codeName": "Unauthorized"})
+    listener.started(command)
+    (child,) = listener._spans.values()
+    listener.failed(command)
+    t.finish_server_span(server, token, 503, None)
+    assert child.parent_id == server.span_id and child.trace_id == server.trace_id
+    assert child.attributes["error.type"] == "Unauthorized"
+    assert child.status == 2  # ERROR
