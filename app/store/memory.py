@@ -6,7 +6,6 @@ Atomicity comes from the event loop: no method awaits between reading and writin
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,6 +15,7 @@ from typing import Any
 
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
+from app.domain.content.search import fold
 from app.domain.errors import Conflict
 from app.domain.ratelimit import RateLimiter
 
@@ -178,15 +178,16 @@ class MemoryStore:
         return self._content.pop(item_id, None) is not None
 
     async def list_content(self, query: ContentQuery) -> list[ContentItem]:
-        # Literal text, case folded as MongoDB's `$regex` with `i` folds it (not casefold()).
-        search = re.compile(re.escape(query.text), re.IGNORECASE).search if query.text else None
+        # Literal text, case folded as MongoDB's `$regex` with `i` folds it (not casefold(), nor
+        # re.IGNORECASE: see search.fold).
+        text = fold(query.text) if query.text else None
         matches = (
             item
             for item in sorted(self._content.values(), key=lambda item: item.id, reverse=True)
             if item.is_active
             and (query.after_id is None or item.id < query.after_id)
             and (query.tag is None or query.tag in item.tags)
-            and (search is None or search(item.title))
+            and (text is None or text in fold(item.title))
         )
         return list(islice(matches, query.limit))
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
@@ -45,6 +45,7 @@ from app.store.mongo_calls import DriverCalls
 from app.store.ratelimit_mongo import MongoRateLimiter
 from app.telemetry import fields, get_logger
 
+T = TypeVar("T")
 log = get_logger(__name__)
 
 _NOT_IMPLEMENTED = 238  # the server's error code for an unsupported option
@@ -117,6 +118,10 @@ class MongoStore:
         self._tags = self._db["tags"]
         self._content = self._db["content"]
         self._meta = self._db["meta"]
+        # Stamp bumps that failed after their write, and how many of them a later bump (sent
+        # after they failed) has made up for: while fewer, a bump is owed (see `catalog_stamp`).
+        self._bumps_failed = 0
+        self._bumps_paid = 0
 
     def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
         return self._calls.on_failure(listener)
@@ -288,13 +293,12 @@ class MongoStore:
 
     async def create_tag(self, tag: Tag) -> None:
         try:
-            await self._run("tags.insert", lambda: self._tags.insert_one({
+            await self._catalog_write("tags.insert", lambda: self._tags.insert_one({
                 "_id": tag.id, "slug": tag.slug, "name": tag.name,
                 "createdAt": tag.created_at, "updatedAt": tag.updated_at,
             }))
         except Conflict:
             raise Conflict(f"Tag {tag.slug!r} already exists") from None
-        await self._bump_catalog()
 
     async def list_tags(self) -> list[Tag]:
         docs = await self._run("tags.list", lambda: self._tags.find().sort("slug").to_list())
@@ -337,16 +341,13 @@ class MongoStore:
                 return await session.with_transaction(rename)
 
         try:
-            renamed = await self._run("tags.rename", in_transaction)
-            await self._bump_catalog()
-            return renamed
+            return await self._catalog_write("tags.rename", in_transaction)
         except Conflict:
             raise Conflict(f"Tag {new_slug!r} already exists") from None
 
     async def insert_content(self, item: ContentItem) -> None:
-        await self._run("content.insert",
-                        lambda: self._content.insert_one(content_document(item)))
-        await self._bump_catalog()
+        await self._catalog_write("content.insert",
+                                  lambda: self._content.insert_one(content_document(item)))
 
     async def get_content(self, item_id: str) -> ContentItem | None:
         doc = await self._run("content.find", lambda: self._content.find_one({"_id": item_id}))
@@ -359,16 +360,15 @@ class MongoStore:
         if "tags" in update:
             update["tags"] = list(update["tags"])
         update["updatedAt"] = at
-        doc = await self._run("content.update", lambda: self._content.find_one_and_update(
+        doc = await self._catalog_write("content.update",
+                                        lambda: self._content.find_one_and_update(
             {"_id": item_id}, {"$set": update}, return_document=pymongo.ReturnDocument.AFTER,
         ))
-        await self._bump_catalog()
         return content_from_document(doc)
 
     async def delete_content(self, item_id: str) -> bool:
-        result = await self._run("content.delete",
-                                 lambda: self._content.delete_one({"_id": item_id}))
-        await self._bump_catalog()
+        result = await self._catalog_write("content.delete",
+                                           lambda: self._content.delete_one({"_id": item_id}))
         return result.deleted_count == 1
 
     async def list_content(self, query: ContentQuery) -> list[ContentItem]:
@@ -397,10 +397,34 @@ class MongoStore:
         return {doc["_id"]: doc["count"] for doc in docs}
 
     async def catalog_stamp(self) -> int:
+        if self._bumps_paid < self._bumps_failed:
+            # A write landed but its bump did not: without this the stamp would stay put and
+            # no instance would rebuild. Every refresher calls here, so the debt is paid soon.
+            await self._bump_catalog()
         doc = await self._run("meta.catalog", lambda: self._meta.find_one({"_id": "catalog"}))
         return int(doc["stamp"]) if doc else 0
 
+    async def _catalog_write(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A write the catalog and content snapshots depend on, then the stamp bump. A write
+        that fails as unavailable may still have landed (a timeout after the server applied
+        it): a bump is owed then too."""
+        try:
+            result = await self._run(operation, call)
+        except StoreUnavailable:
+            self._bumps_failed += 1
+            raise
+        await self._bump_catalog()
+        return result
+
     async def _bump_catalog(self) -> None:
         # Every instance compares this with what it built its cache from.
-        await self._run("meta.catalog", lambda: self._meta.update_one(
-            {"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True))
+        covers = self._bumps_failed  # failed before this one is sent: it lands after them
+        try:
+            await self._run("meta.catalog", lambda: self._meta.update_one(
+                {"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True))
+        except BaseException:
+            # Timed out, unreachable or the caller cancelled: it may not have landed, so owe one
+            # (a bump too many costs each instance one rebuild; one too few, staleness).
+            self._bumps_failed += 1
+            raise
+        self._bumps_paid = max(self._bumps_paid, covers)
