@@ -64,7 +64,9 @@ def main() -> None:
             stores["FerretDB"] = {"MONGO_URI": f"mongodb://127.0.0.1:{database.port}/",
                                   "MONGO_DB": "bench_privileged"}
         for name, overrides in stores.items():
-            target = service(f"service-{name}", sink, **overrides)
+            # The floor must be a store read: /content/{id} from the database, not the snapshot.
+            target = service(f"service-{name}", sink, CONTENT_SNAPSHOT_MAX_ITEMS="0",
+                             **overrides)
             processes.append(target)
             data = seed(target, fresh=True)
             token = data["access"]
