@@ -228,6 +228,8 @@ async def test_aiohttp_still_queues_parsed_heads():
     assert queued[0][1].is_eof() and not queued[1][1].is_eof()
     handler.data_received(b"cd")
     assert len(parsed_requests(handler)) == 2 and queued[1][1].is_eof()
+    # data_received counts before and after aiohttp parses, holding the one deque
+    assert parsed_requests(handler) is queued
 
 
 # Number -------------------------------------------------------------------------------------

@@ -98,3 +98,17 @@ async def test_access_line_fields_and_order_match_the_other_lines(logs, client):
     assert list(line) == ["ts", "level", "msg", "logger", "requestId", "route", "method", "path",
                           "statusCode", "durationMs"]
     assert line["requestId"] == response.headers["X-Request-Id"] == "abc.123"
+
+
+async def test_access_line_remembers_paths_per_method_and_keeps_them_apart(logs):
+    # (method, path) parts are cached: a cached part must never serve another request's line,
+    # and a full cache starts over rather than grow.
+    from app.telemetry import access_line
+
+    sent = [("GET", "/a"), ("POST", "/a"), ("GET", "/b"), ("GET", "/a")]
+    sent += [("GET", f"/p{n}") for n in range(1100)] + [("DELETE", "/a")]
+    for method, path in sent:
+        access_line(method, path, 204, 0.0004)
+    lines = [line for line in logs.lines() if line["msg"] == "request.completed"]
+    assert [(line["method"], line["path"]) for line in lines] == sent
+    assert {line["durationMs"] for line in lines} == {0.0}  # three decimals, like round(ms, 3)

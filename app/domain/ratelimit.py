@@ -74,7 +74,9 @@ class RateLimiter:
             first = logged_until <= now
             self._store(key, [tat, tat if first else logged_until])
             return Decision(False, limit.count, 0, tat - now, allow_at - now, first)
-        self._store(key, [new_tat, logged_until])
+        if len(state) >= self._max_keys:  # _store, inlined for the common answer
+            self._evict()
+        state[key] = [new_tat, logged_until]
         remaining = math.floor((limit.period - (new_tat - now)) / interval + 1e-9)
         return Decision(True, limit.count, remaining if remaining > 0 else 0, new_tat - now, 0.0)
 

@@ -217,7 +217,9 @@ class _AccessTemplate:
             for level in (logging.INFO, logging.WARNING, logging.ERROR)
         }
         self._routes: dict[str, bytes] = {}
-        self._methods: dict[str, bytes] = {}
+        # (method, path) -> `,"method":..,"path":..`: client text, so bounded; a service
+        # answers a few paths most of the time, and escaping one is most of a line's cost.
+        self._requests: dict[tuple[str, str], bytes] = {}
 
     def render(self, level: int, method: str, path: str, status: int, duration_ms: float,
                ctx: RequestContext | None, created: float) -> bytes:
@@ -241,26 +243,32 @@ class _AccessTemplate:
             if ctx.trace_id is not None:
                 parts += (b',"traceId":"', ctx.trace_id.encode(), b'","spanId":"',
                           str(ctx.span_id).encode(), b'"')
-        method_part = self._methods.get(method)
-        if method_part is None:
-            method_part = b',"method":' + _json_string(method) + b',"path":'
-            if len(self._methods) < 64:  # methods are client text: remember a few only
-                self._methods[method] = method_part
-        parts += (method_part, _json_string(path[:256]),
-                  b',"statusCode":%d,"durationMs":%r}\n' % (status, duration_ms))
+        path = path[:256]
+        key = (method, path)
+        request = self._requests.get(key)
+        if request is None:
+            if len(self._requests) >= 1024:
+                self._requests.clear()
+            request = self._requests[key] = (b',"method":' + _json_string(method) + b',"path":'
+                                             + _json_string(path))
+        # %.3f: the value round(ms, 3) would give, at a third of the cost (one more digit or
+        # two of text: 1.500, not 1.5; the same JSON number)
+        parts += (request, b',"statusCode":%d,"durationMs":%.3f}\n' % (status, duration_ms))
         return b"".join(parts)
 
 
 _access_template = _AccessTemplate()
 
 
-def access_line(method: str, path: str, status: int, duration_ms: float) -> None:
-    """The `request.completed` line, one per request."""
-    level = access_level(status)
+def access_line(method: str, path: str, status: int, duration_ms: float,
+                ctx: RequestContext | None = None) -> None:
+    """The `request.completed` line, one per request (`ctx`: the request's, when the caller
+    has it at hand; else the current one)."""
+    level = logging.INFO if status < 500 else access_level(status)
     if _writer is None or not _access.isEnabledFor(level):
         return
     _writer.write(_access_template.render(
-        level, method, path, status, duration_ms, current_request.get(), time.time()))
+        level, method, path, status, duration_ms, ctx or current_request.get(), time.time()))
 
 
 def setup_logging(level: str, stream: IO[str] | None = None) -> None:

@@ -123,7 +123,8 @@ class BodyTimeout(web.HTTPRequestTimeout):
 
 def parsed_requests(handler: web.RequestHandler) -> Sequence[tuple[object, StreamReader]]:
     """The requests `handler` has parsed the head of and not yet handed to the app, oldest
-    first, each as (message, body); appended to as heads complete in `data_received`.
+    first, each as (message, body); one deque, appended to in place as heads complete in
+    `data_received`.
 
     The one read of aiohttp's private state here (`RequestHandler._messages`), on purpose: no
     public hook runs when a head is parsed. `web.Server(request_factory=...)` runs when a request
@@ -160,10 +161,11 @@ class BoundedRequestHandler(web.RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        queued = len(parsed_requests(self))
+        parsed = parsed_requests(self)  # one deque for the handler's life, filled in place
+        queued = len(parsed)
         super().data_received(data)
-        parsed = parsed_requests(self)
-        if len(parsed) > queued and self._body is not None and not self._body.is_eof():
+        added = len(parsed) > queued
+        if added and self._body is not None and not self._body.is_eof():
             # Nothing new can start while a body is arriving: what aiohttp queued is the parse
             # error of that body (a bad chunk). It never tells the body, whose reader would wait
             # forever; tell it, so the handler answers 400 now, and close after that answer.
@@ -173,7 +175,7 @@ class BoundedRequestHandler(web.RequestHandler):
             self._body = None
             self._disarm()
             self.close()
-        elif len(parsed) > queued:
+        elif added:
             # A head is complete: its deadline is met, and its body's (if any) starts now.
             payload = parsed[-1][1]
             if payload.is_eof():

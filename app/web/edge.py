@@ -12,6 +12,7 @@ metrics under their route template.
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import istr
 
 from app.config import Settings
 
@@ -20,9 +21,13 @@ ALLOWED_METHODS = "GET, POST, PATCH, DELETE"
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match, X-Request-Id"
 PREFLIGHT_MAX_AGE = "600"
 Headers = tuple[tuple[str, str], ...]
-_PREFLIGHT: Headers = (("Access-Control-Allow-Methods", ALLOWED_METHODS),
-                       ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
-                       ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE))
+# Header names as `istr`: a multidict hashes a plain str name case-folded on every insert, an
+# istr's once (a third of the cost of adding the edge headers to each answer).
+_PREFLIGHT: Headers = ((istr("Access-Control-Allow-Methods"), ALLOWED_METHODS),
+                       (istr("Access-Control-Allow-Headers"), ALLOWED_HEADERS),
+                       (istr("Access-Control-Max-Age"), PREFLIGHT_MAX_AGE))
+_ALLOW_ORIGIN = istr("Access-Control-Allow-Origin")
+_EXPOSE = (istr("Access-Control-Expose-Headers"), EXPOSED)
 
 
 def security_headers(settings: Settings) -> dict[str, str]:
@@ -46,7 +51,8 @@ class EdgeHeaders:
     __slots__ = ("_any_origin", "_origins", "always")
 
     def __init__(self, settings: Settings) -> None:
-        self.always: Headers = tuple(security_headers(settings).items())
+        self.always: Headers = tuple(
+            (istr(name), value) for name, value in security_headers(settings).items())
         self._origins = frozenset(settings.cors_allowed_origins)
         # development only; the configuration refuses it in production
         self._any_origin = "*" in self._origins
@@ -55,8 +61,7 @@ class EdgeHeaders:
         """CORS headers for a request with this Origin: none for a foreign origin."""
         if not (self._any_origin or origin in self._origins):
             return ()
-        headers = (("Access-Control-Allow-Origin", origin),
-                   ("Access-Control-Expose-Headers", EXPOSED))
+        headers = ((_ALLOW_ORIGIN, origin), _EXPOSE)
         return headers + _PREFLIGHT if method == "OPTIONS" else headers
 
 

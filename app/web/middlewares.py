@@ -15,6 +15,7 @@ import re
 import time
 
 from aiohttp import web
+from multidict import istr
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from app.config import Settings
@@ -35,6 +36,8 @@ from app.web.keys import REQUEST_CONTEXT
 from app.web.ratelimit import Access, Limits
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = istr(REQUEST_ID_HEADER)  # hashed once, not on every lookup and insert
+_ORIGIN = istr("Origin")
 UNMATCHED_ROUTE = "__unmatched__"
 METRICS_PATH = "/metrics"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -75,7 +78,7 @@ def new_request_id() -> str:
 
 
 def _request_id(request: web.Request) -> str:
-    incoming = request.headers.get(REQUEST_ID_HEADER)
+    incoming = request.headers.get(_REQUEST_ID)
     if incoming is not None and _VALID_REQUEST_ID.fullmatch(incoming):
         return incoming
     return new_request_id()
@@ -114,15 +117,16 @@ def request_middleware(
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         ctx = request_context(request, labels)
         context_token = current_request.set(ctx)
-        measured = request.path != METRICS_PATH  # the scrape does not measure itself
+        method, path = request.method, request.path  # properties: read once
+        measured = path != METRICS_PATH  # the scrape does not measure itself
         span = token = None
         if measured:
             if tracing is not None:
                 span, token = tracing.start_server_span(
                     ctx.route or UNMATCHED_ROUTE,
                     request.headers,
-                    {"http.request.method": request.method, "http.route": ctx.template,
-                     "url.path": request.path[:256], "request.id": ctx.request_id},
+                    {"http.request.method": method, "http.route": ctx.template,
+                     "url.path": path[:256], "request.id": ctx.request_id},
                 )
                 if span is not None:
                     span_context = span.get_span_context()
@@ -160,15 +164,19 @@ def request_middleware(
             if measured:
                 seconds = perf_counter() - started
                 http.in_flight -= 1
-                http.observe(request.method, ctx.template, status, seconds, ctx.trace_id)
+                http.observe(method, ctx.template, status, seconds, ctx.trace_id)
                 if span is not None:
                     tracing.finish_server_span(span, token, status, ctx.user_id)  # type: ignore[union-attr]
-                access_line(request.method, request.path, status, round(seconds * 1000, 3))
+                access_line(method, path, status, seconds * 1000, ctx)
                 if status == CLIENT_CLOSED:
                     log.info("request.aborted", extra=fields(
                         reason="the client closed the connection before the answer"))
             current_request.reset(context_token)
-        response.headers.extend(_edge(edge, request, ctx, limit_headers))
+        # _edge, inlined: every answer that is not an exception takes this way
+        origin = request.headers.get(_ORIGIN)
+        response.headers.extend((*edge.always, (_REQUEST_ID, ctx.request_id), *limit_headers)
+                                if origin is None else
+                                _edge(edge, request, ctx, limit_headers))
         if lifecycle.draining:  # `Connection: close`: reconnect to another instance
             response.force_close()
         return response
@@ -181,6 +189,6 @@ def _edge(
     limit_headers: tuple[tuple[str, str], ...],
 ) -> tuple[tuple[str, str], ...]:
     """Every header the edge adds, as one tuple for one `extend`."""
-    origin = request.headers.get("Origin")
+    origin = request.headers.get(_ORIGIN)
     cors = () if origin is None else edge.cors(origin, request.method)
-    return (*edge.always, (REQUEST_ID_HEADER, ctx.request_id), *cors, *limit_headers)
+    return (*edge.always, (_REQUEST_ID, ctx.request_id), *cors, *limit_headers)

@@ -10,6 +10,7 @@ import math
 from collections.abc import Awaitable
 
 from aiohttp import web
+from multidict import istr
 
 from app.config import Settings
 from app.domain.auth.models import Principal
@@ -22,6 +23,9 @@ from app.web.keys import PRINCIPAL, RATE_LIMITER
 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
+_LIMIT = istr("RateLimit-Limit")
+_REMAINING = istr("RateLimit-Remaining")
+_RESET = istr("RateLimit-Reset")
 # Distinct client addresses whose bucket key is remembered (parsing an address is a few µs).
 _KEY_CACHE_SIZE = 4096
 
@@ -39,6 +43,8 @@ class Access:
         self._limits = limits
         self._events = events
         self._keys: dict[str, str] = {}
+        # ("RateLimit-Limit", "<count>") per limit: a handful of values, formatted once.
+        self._limit_pairs: dict[int, tuple[str, str]] = {}
 
     def _address_key(self, request: web.Request) -> str:
         address = client_address(request, self._limits.trusted_hops)
@@ -66,14 +72,16 @@ class Access:
         _, key, limit = self._bucket(request, principal)
         return request.app[RATE_LIMITER].hit(key, limit)
 
-    @staticmethod
-    def headers(decision: Decision) -> tuple[tuple[str, str], ...]:
+    def headers(self, decision: Decision) -> tuple[tuple[str, str], ...]:
+        limit = self._limit_pairs.get(decision.limit)
+        if limit is None:
+            limit = self._limit_pairs[decision.limit] = (_LIMIT, str(decision.limit))
         reset = decision.reset_after
         return (
-            ("RateLimit-Limit", str(decision.limit)),
-            ("RateLimit-Remaining", str(decision.remaining)),
+            limit,
+            (_REMAINING, str(decision.remaining)),
             # header_seconds, inlined: every limited answer carries it
-            ("RateLimit-Reset", str(math.ceil(reset - 1e-9) if reset > 1e-9 else 0)),
+            (_RESET, str(math.ceil(reset - 1e-9) if reset > 1e-9 else 0)),
         )
 
     def refuse(self, request: web.Request, decision: Decision) -> RateLimited:

@@ -109,3 +109,24 @@ async def test_hits_and_misses_are_counted(api):
 async def test_ready_waits_for_the_catalog(api):
     ready = await api.get("/ready")
     assert (await ready.json())["data"]["checks"]["catalog"] == "ok"
+
+
+def test_cached_json_serves_the_data_it_is_given_under_a_known_etag():
+    # The prepared envelope is cached per (etag, cache control): a different document under
+    # the same validators must still be served as itself.
+    from aiohttp.test_utils import make_mocked_request
+
+    from app.web.conditional import cached_json
+
+    request = make_mocked_request("GET", "/catalog")
+    first = cached_json(request, b'{"v":1}', '"same"', "no-cache")
+    second = cached_json(request, b'{"v":2}', '"same"', "no-cache")
+    assert first.body.startswith(b'{"data":{"v":1},')
+    assert second.body.startswith(b'{"data":{"v":2},')
+    assert second.headers["Content-Type"] == "application/json"
+    assert second.headers["ETag"] == '"same"' and second.headers["Cache-Control"] == "no-cache"
+    second.headers["X-Added"] = "1"  # one answer's headers are its own
+    revalidation = make_mocked_request("GET", "/catalog", headers={"If-None-Match": '"same"'})
+    cached = cached_json(revalidation, b'{"v":2}', '"same"', "no-cache")
+    assert cached.status == 304 and "X-Added" not in cached.headers
+    assert "Content-Type" not in cached.headers and cached.headers["ETag"] == '"same"'

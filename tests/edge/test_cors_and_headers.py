@@ -114,3 +114,13 @@ async def test_deeply_nested_json_is_a_clean_400(client):
     response = await client.post("/auth/login", data=body,
                                  headers={"Content-Type": "application/json"})
     await assert_envelope(response, 400, "request.malformed_json")
+
+
+async def test_edge_header_names_go_out_in_their_canonical_case(client):
+    # Names are prebuilt as case-insensitive keys; what goes on the wire keeps their case.
+    response = await client.get("/catalog", headers={"Origin": EXTENSION})
+    names = {name.decode() for name, _ in response.raw_headers}
+    assert {"X-Request-Id", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options",
+            "Content-Security-Policy", "Vary", "Access-Control-Allow-Origin",
+            "Access-Control-Expose-Headers", "RateLimit-Limit", "RateLimit-Remaining",
+            "RateLimit-Reset", "ETag", "Cache-Control", "Content-Type"} <= names
