@@ -125,8 +125,11 @@ def request_middleware(
                 span, token = tracing.start_server_span(
                     ctx.route or UNMATCHED_ROUTE,
                     request.headers,
-                    {"http.request.method": method, "http.route": ctx.template,
-                     "url.path": path[:256], "request.id": ctx.request_id},
+                    lambda: {  # built only for a sampled request
+                        "http.request.method": method, "http.route": ctx.template,
+                        "url.path": path[:256], "request.id": ctx.request_id,
+                        "network.protocol.version": f"{request.version[0]}.{request.version[1]}",
+                    },
                 )
                 if span is not None:
                     span_context = span.get_span_context()

@@ -84,6 +84,7 @@ async def test_server_spans_follow_the_http_conventions(traced, otlp):
     assert attributes["http.request.method"] == "GET"
     assert attributes["http.route"] == "/catalog" and attributes["url.path"] == "/catalog"
     assert attributes["url.scheme"] == "http"
+    assert attributes["network.protocol.version"] == "1.1"
     assert attributes["server.address"] == "127.0.0.1"
     assert attributes["server.port"] == traced.port
     assert attributes["user_agent.original"] == "probe/1.0"
