@@ -13,13 +13,14 @@ from pathlib import Path
 
 from app import cli
 from app.config import ConfigError, Settings, load_settings
+from app.identity import DESCRIPTION, NAME
 from app.telemetry import get_logger, setup_logging
 
 EX_CONFIG = 78
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="catalog-api")
+    parser = argparse.ArgumentParser(prog="python -m app", description=f"{NAME}: {DESCRIPTION}")
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="run the HTTP server (the default)")
     serve.add_argument("--from-backup", type=Path, metavar="DIR",

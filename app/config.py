@@ -28,6 +28,7 @@ from app.config_values import (
 from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.auth.passwords import MAX_LENGTH as PASSWORD_MAX
 from app.domain.auth.passwords import MIN_LENGTH as PASSWORD_MIN
+from app.identity import NAME
 from app.secret import Secret
 
 AppEnv = Literal["development", "test", "production"]
@@ -86,7 +87,7 @@ class Settings:
     mongo_timeout_ms: int = 1000
     jwt_access: JwtSecrets = field(default_factory=lambda: JwtSecrets(_throwaway_secret()))
     jwt_refresh: JwtSecrets = field(default_factory=lambda: JwtSecrets(_throwaway_secret()))
-    jwt_issuer: str = "catalog-api"
+    jwt_issuer: str = NAME
     jwt_audience: str = "catalog-extension"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
@@ -124,7 +125,7 @@ class Settings:
     sentry_dsn: Secret | None = None  # its key is a credential
     sentry_environment: str | None = None
     sentry_traces_sample_rate: float = 0.0
-    otel_service_name: str = "catalog-api"
+    otel_service_name: str = NAME
     # Where spans go (OTLP/HTTP); None: tracing is off and costs nothing.
     otel_traces_endpoint: str | None = None
     otel_sampler: str = "parentbased_always_on"
@@ -365,7 +366,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_refresh=_jwt_secrets(
             env, "JWT_REFRESH_SECRET", "JWT_REFRESH_SECRET_PREVIOUS", app_env, generated
         ),
-        jwt_issuer=env.string("JWT_ISSUER", "catalog-api"),
+        jwt_issuer=env.string("JWT_ISSUER", NAME),
         jwt_audience=env.string("JWT_AUDIENCE", "catalog-extension"),
         access_token_ttl_seconds=env.integer("ACCESS_TOKEN_TTL_SECONDS", 900, low=30, high=86_400),
         refresh_token_ttl_seconds=env.integer(
@@ -414,7 +415,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sentry_dsn=_sentry_dsn(env),
         sentry_environment=env.raw("SENTRY_ENVIRONMENT"),
         sentry_traces_sample_rate=env.number("SENTRY_TRACES_SAMPLE_RATE", 0.0, low=0, high=1),
-        otel_service_name=env.string("OTEL_SERVICE_NAME", "catalog-api"),
+        otel_service_name=env.string("OTEL_SERVICE_NAME", NAME),
         otel_traces_endpoint=_traces_endpoint(env),
         otel_sampler=env.choice("OTEL_TRACES_SAMPLER", "parentbased_always_on", TRACE_SAMPLERS),
         otel_sampler_ratio=env.number("OTEL_TRACES_SAMPLER_ARG", 1.0, low=0, high=1),

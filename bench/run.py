@@ -294,10 +294,10 @@ def table(rows: list[tuple[str, Run]], baseline: Run | None = None) -> list[str]
 
 HEADLINE_SERVICES = {
     # name: (command, environment overrides); everything else as production runs it.
-    "catalog-api, all on (10% tracing, Sentry, access log)": (None, {}),
-    "catalog-api, tracing off (metrics, access log, limits, CORS, Sentry)": (
+    "the service, all on (10% tracing, Sentry, access log)": (None, {}),
+    "the service, tracing off (metrics, access log, limits, CORS, Sentry)": (
         None, {"OTEL_EXPORTER_OTLP_ENDPOINT": ""}),
-    "catalog-api with opentelemetry-instrumentation-aiohttp-server (10%)": (
+    "the service with opentelemetry-instrumentation-aiohttp-server (10%)": (
         [str(PACKAGE_PYTHON), str(BENCH / "otel_package_app.py")], {}),
 }
 ALL_ON, UNTRACED, PACKAGE = HEADLINE_SERVICES

@@ -194,7 +194,7 @@ def test_otlp_headers_are_credentials_and_unread_otel_names_are_reported():
 
 def test_names_other_programs_set_are_not_typos():
     settings = load_settings({
-        # Kubernetes service links for Services named mongo, catalog-api and kubernetes.
+        # Kubernetes service links for Services named mongo, the service and kubernetes.
         "MONGO_PORT": "tcp://10.0.0.1:27017",
         "MONGO_SERVICE_HOST": "10.0.0.1",
         "MONGO_SERVICE_PORT": "27017",
@@ -211,7 +211,7 @@ def test_names_other_programs_set_are_not_typos():
         "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer x",
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer x",
         # Set in every container, by shells, for outgoing proxies, by the test suite.
-        "HOSTNAME": "catalog-api-7d9f8b6c5-x2x9z",
+        "HOSTNAME": "api-7d9f8b6c5-x2x9z",
         "HOME": "/home/app",
         "HTTP_PROXY": "http://proxy:3128",
         "http_proxy": "http://proxy:3128",

@@ -29,6 +29,7 @@ from pymongo.errors import OperationFailure
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.errors import Conflict, DependencyUnavailable
+from app.identity import NAME
 from app.store.base import StoreUnavailable
 from app.store.documents import (
     CONTENT_FIELDS,
@@ -98,7 +99,7 @@ class MongoStore:
         # Built inside the running loop (from the app's cleanup context): the async client
         # belongs to the loop that creates it.
         self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, appname="catalog-api", w="majority", tz_aware=True,
+            uri, appname=NAME, w="majority", tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, timeoutMS=timeout_ms,
             event_listeners=list(listeners),
         )

@@ -28,6 +28,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from opentelemetry.util.types import Attributes
 
 from app.config import Settings
+from app.identity import NAME
 from app.telemetry import otlp
 from app.telemetry.redact import redact_text
 from app.telemetry.span_export import SpanExporter
@@ -134,7 +135,7 @@ class Tracing:
         # so every service with the same ratio makes the same decision for a trace.
         self._bound = round(settings.otel_sampler_ratio * (_LOW64 + 1))
         resource, scope = otlp.scope_prefix(
-            _resource(settings, version), "catalog-api", version)
+            _resource(settings, version), NAME, version)
         self.exporter = SpanExporter(settings.otel_traces_endpoint,
                                      settings.otel_exporter_headers, resource, scope)
 

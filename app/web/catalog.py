@@ -9,12 +9,12 @@ from aiohttp import web
 
 from app import __version__
 from app.domain.content.schemas import CatalogOut, MetaOut
+from app.identity import NAME
 from app.web.conditional import cached_json
 from app.web.keys import CATALOG, SETTINGS
 from app.web.openapi import Operation, route
 
 API_VERSION = "1"
-SERVICE = "catalog-api"
 
 
 async def catalog(request: web.Request) -> web.Response:
@@ -39,7 +39,7 @@ class _MetaDocument:
         if key != self._key or not self._body:
             settings = request.app[SETTINGS]
             self._body = orjson.dumps({
-                "service": SERVICE,
+                "service": NAME,
                 "version": __version__,
                 "apiVersion": API_VERSION,
                 "catalogVersion": version,

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app import __version__
+from app.identity import DESCRIPTION, NAME
 from app.web.errors import STATUS_BY_CODE
 from app.web.handler import Handler
 from app.web.keys import OPERATIONS
@@ -169,10 +170,10 @@ def build_document(operations: list[Operation]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "catalog-api",
+            "title": NAME,
             "version": __version__,
-            "description": "The curated content catalog behind the browser extension. Every "
-            "response carries X-Request-Id; errors use the envelope with a stable code: "
+            "description": f"{DESCRIPTION}. Every response carries X-Request-Id; errors use "
+            "the envelope with a stable code: "
             + ", ".join(f"`{code}` ({status})" for code, status in STATUS_BY_CODE.items()),
         },
         "paths": paths,

@@ -9,6 +9,7 @@ import jwt
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 
+from app.identity import NAME
 from app.web.app import create_app
 from tests.auth.conftest import AuthClient
 from tests.conftest import TEST_ENV, make_settings
@@ -22,7 +23,7 @@ WRONG_SECRET = "Wq9pX2mZ7kL4vB8nR1tY6cD3fG0hJ5sAzz"
 def claims(typ: str = "access", **overrides):
     now = int(time.time())
     base = {
-        "iss": "catalog-api", "aud": "catalog-extension", "sub": "01H00000000000000000000000",
+        "iss": NAME, "aud": "catalog-extension", "sub": "01H00000000000000000000000",
         "jti": "01H0000000000000000000JTI0", "iat": now, "exp": now + 300, "typ": typ,
     }
     if typ == "access":

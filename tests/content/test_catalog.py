@@ -6,6 +6,7 @@ import pytest
 
 from app.domain.content.models import ContentItem
 from app.domain.ids import new_id, utcnow
+from app.identity import NAME
 from app.web.keys import CATALOG
 from tests.content.conftest import curation_client
 
@@ -87,7 +88,7 @@ async def test_meta_has_versions_and_an_etag(api):
     await api.item(["python"])
     response = await api.get("/meta")
     meta = (await response.json())["data"]
-    assert meta["service"] == "catalog-api" and meta["apiVersion"] == "1"
+    assert meta["service"] == NAME and meta["apiVersion"] == "1"
     assert meta["catalogVersion"] == (await api.data("/catalog"))["version"]
     assert meta["features"] == {"selfRegistration": False}
     etag = response.headers["ETag"]

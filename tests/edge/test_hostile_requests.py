@@ -11,6 +11,7 @@ import time
 import jwt
 import pytest
 
+from app.identity import NAME
 from app.web.app import create_app
 from tests.conftest import TEST_ENV, make_settings
 from tests.test_errors import assert_envelope
@@ -65,7 +66,7 @@ def forged(payload: bytes, header: bytes = b'{"alg":"HS256","typ":"JWT"}') -> by
 
 def claims(**overrides) -> bytes:
     now = int(time.time())
-    base = {"iss": "catalog-api", "aud": "catalog-extension", "sub": "01H0000000000000000000000U",
+    base = {"iss": NAME, "aud": "catalog-extension", "sub": "01H0000000000000000000000U",
             "jti": "01H0000000000000000000JTI0", "iat": now, "exp": now + 300,
             "typ": "access", "roles": ["admin"]}
     base.update(overrides)

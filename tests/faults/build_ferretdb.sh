@@ -7,7 +7,7 @@
 # written. Cached by version and by this script's content.
 set -euo pipefail
 version=v1.24.2
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/catalog-api"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/observed-service-tools"  # shared by every service made from this template
 key="$(sha256sum "$0" | cut -c1-12)"
 bin="$cache/ferretdb-$version-$key"
 if [ ! -x "$bin" ]; then

@@ -4,7 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 key="$(cat "$here/go.sum" "$here/go.mod" "$here/main.go" | sha256sum | cut -c1-16)"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/catalog-api"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/observed-service-tools"  # shared by every service made from this template
 bin="$cache/ferretdb-test-server-$key"
 if [ ! -x "$bin" ]; then
     command -v go >/dev/null || { echo "go is not installed" >&2; exit 3; }

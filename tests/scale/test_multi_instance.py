@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.identity import NAME
 from tests.auth.conftest import PASSWORD
 from tests.conftest import free_port, require_or_skip
 from tests.helpers import call, wait_until
@@ -138,8 +139,8 @@ def test_two_instances_behind_nginx(mongo_server, tmp_path):
         def aggregated() -> tuple[float, float] | None:
             recorded = prometheus.query("job:slo_errors_per_request:ratio_rate5m")
             adhoc = prometheus.query(
-                'sum(rate(http_requests_total{job="catalog-api",status=~"5.."}[5m]))'
-                ' / sum(rate(http_requests_total{job="catalog-api"}[5m]))')
+                f'sum(rate(http_requests_total{{job="{NAME}",status=~"5.."}}[5m]))'
+                f' / sum(rate(http_requests_total{{job="{NAME}"}}[5m]))')
             instances = prometheus.query('count by (instance) (http_requests_total)')
             if len(recorded) == 1 and adhoc and len(instances) == 2:
                 value = float(recorded[0]["value"][1])

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from app.identity import NAME
 from app.telemetry.span_export import SpanExporter
 from app.telemetry.tracing import Tracing
 from app.web.app import create_app
@@ -120,7 +121,7 @@ async def test_the_standard_resource_and_header_variables_are_honoured(aiohttp_c
     await app[TELEMETRY].tracing.flush()
     (span,) = otlp.spans
     assert span["resource"]["k8s.pod.name"] == "api-7d9f"
-    assert span["resource"]["service.name"] == "catalog-api"  # ours win on a clash
+    assert span["resource"]["service.name"] == NAME  # ours win on a clash
     (headers,) = otlp.headers
     assert headers["authorization"] == "Bearer collector-key"
     assert headers["x-tenant"] == "b"  # the per-signal variable wins, as in the spec

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 import sentry_sdk
 
+from app.identity import NAME
 from app.web.app import create_app
 from app.web.keys import TELEMETRY
 from tests.auth.conftest import PASSWORD
@@ -55,7 +56,7 @@ async def test_server_span_continues_the_callers_trace_with_a_mongo_child(traced
     assert server["attributes"]["http.route"] == "/content/{id}"
     assert server["attributes"]["http.response.status_code"] == 404
     assert server["attributes"]["request.id"] == response.headers["X-Request-Id"]
-    assert server["resource"]["service.name"] == "catalog-api"
+    assert server["resource"]["service.name"] == NAME
     assert server["resource"]["deployment.environment"] == "test"
     children = [s for s in spans if s["parent_span_id"] == server["span_id"]]
     assert any(s["name"] == "find content" and s["attributes"]["db.system.name"] == "mongodb"

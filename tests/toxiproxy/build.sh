@@ -3,7 +3,7 @@
 # FerretDB) once per machine and print its path. Cached by version: a second run builds nothing.
 set -euo pipefail
 version=v2.5.0
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/catalog-api"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/observed-service-tools"  # shared by every service made from this template
 bin="$cache/toxiproxy-server-$version"
 if [ ! -x "$bin" ]; then
     command -v go >/dev/null || { echo "go is not installed" >&2; exit 3; }
