@@ -1,4 +1,5 @@
-"""Operator commands (`python -m app users|tokens|seed-demo|backup|restore ...`).
+"""Operator commands of the example domain (`python -m app users|tokens|seed-demo|backup|restore
+...`, and `serve --from-backup`): the `cli` of app.features (see app.composition.OperatorCli).
 
 They use the configured store (MongoDB in production) and print JSON lines, so their output
 pipes into jq like the service's logs.
@@ -11,25 +12,34 @@ import getpass
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app import __version__
-from app.config import Settings
+from app.bootstrap import build_auth, open_store
+from app.config import ConfigError, Settings
 from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.auth.models import ROLES
 from app.domain.auth.schemas import Email, NewPassword
 from app.domain.content.demo import seed_demo
 from app.domain.content.service import ContentService
+from app.domain.database import Database
 from app.domain.errors import AppError
 from app.domain.events import EventBus
+from app.domain.store import Store
 from app.domain.validation import Body, parse
-from app.store import Store, backup, open_store
-from app.telemetry import Telemetry
-from app.web.app import build_auth
+from app.lifecycle import StartupError
+from app.store import backup
+from app.store.memory import MemoryStore
+from app.telemetry import Telemetry, fields, get_logger
+
+if TYPE_CHECKING:
+    from app.composition import Commands, DatabaseLoader
+
+log = get_logger("app")
 
 
 class _NewUser(Body):
@@ -37,7 +47,10 @@ class _NewUser(Body):
     password: NewPassword
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: Commands, serve: argparse.ArgumentParser | None = None) -> None:
+    if serve is not None:
+        serve.add_argument("--from-backup", type=Path, metavar="DIR",
+                           help="load a backup into the memory store first (local debugging)")
     commands.add_parser(
         "seed-demo", help="load the demo catalog (missing tags; items only into an empty catalog)"
     )
@@ -71,6 +84,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
                        ("revoke", "revoke every refresh token of a user")):
         command = tokens.add_parser(name, help=text)
         command.add_argument("--user", required=True, metavar="ID|EMAIL")
+
+
+def serve_database(args: argparse.Namespace, settings: Settings) -> DatabaseLoader | None:
+    """`serve --from-backup DIR`: the memory store, loaded from the backup on the serving loop."""
+    source: Path | None = getattr(args, "from_backup", None)
+    if source is None:
+        return None
+    if settings.mongo_uri is not None:
+        raise ConfigError("MONGO_URI", "--from-backup loads into the embedded memory store; "
+                          "unset MONGO_URI")
+
+    async def load() -> Database:
+        store = MemoryStore()
+        try:
+            loaded = await backup.load_into(store, source)
+        except backup.BackupError as exc:
+            raise StartupError(f"--from-backup: {exc}") from exc
+        log.info("store.loaded_backup", extra=fields(source=str(source), **loaded))
+        return store
+
+    return load
 
 
 def _read_password(stdin: IO[str]) -> str:

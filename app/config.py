@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from app.config_names import KNOWN_VARIABLES, unknown_variables, unread_shared_variables
 from app.config_values import (
@@ -25,14 +25,16 @@ from app.config_values import (
     mongo_uri_problem,
     production_secret_problem,
 )
-from app.domain.auth.emails import InvalidEmail, canonical_email
-from app.domain.auth.passwords import MAX_LENGTH as PASSWORD_MAX
-from app.domain.auth.passwords import MIN_LENGTH as PASSWORD_MIN
 from app.identity import NAME
 from app.secret import Secret
 
 AppEnv = Literal["development", "test", "production"]
 LogLevel = Literal["debug", "info", "warn", "error"]
+APP_ENVS: tuple[AppEnv, ...] = ("development", "test", "production")
+# LOG_LEVEL may also say "warning" (Python's name), read as "warn".
+LOG_LEVELS: tuple[LogLevel | Literal["warning"], ...] = (
+    "debug", "info", "warn", "warning", "error")
+C = TypeVar("C", bound=str)
 
 # The sampler names of the OpenTelemetry specification that take no plug-in.
 TRACE_SAMPLERS = (
@@ -65,6 +67,32 @@ class ConfigErrors(ConfigError):
     @property
     def errors(self) -> tuple[ConfigError, ...]:
         return self._errors
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRules:
+    """How the features check an account's email and password: the bootstrap admin's settings
+    follow the rules /auth/register applies."""
+
+    # The form login looks up; raises ValueError naming what is wrong (never the address).
+    canonical_email: Callable[[str], str]
+    password_lengths: tuple[int, int]  # inclusive bounds
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What the features a service mounts need of the configuration beyond the core. The
+    features module declares it (`app.features.settings_needs`), and `python -m app` reads the
+    environment with it: a core-only service neither demands nor generates JWT secrets."""
+
+    # JWT_ACCESS_SECRET, JWT_REFRESH_SECRET (+ _PREVIOUS): demanded in production, throwaway
+    # ones generated (with a warning) in development. Unneeded, they are not read.
+    jwt_secrets: bool = False
+    # BOOTSTRAP_ADMIN_EMAIL + _PASSWORD, checked by these rules. Unneeded, they are not read.
+    accounts: AccountRules | None = None
+
+
+CORE = Needs()  # the core alone needs nothing more
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +237,13 @@ class _Reader:
         self.fail(name, f"must be true or false, got {value!r}")
         return default
 
-    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+    def choice(self, name: str, default: C, options: tuple[C, ...]) -> C:
         value = (self.raw(name) or default).lower()
-        if value not in options:
-            self.fail(name, f"must be one of {', '.join(options)}, got {value!r}")
-            return default
-        return value
+        for option in options:  # the option itself: typed as one of them
+            if option == value:
+                return option
+        self.fail(name, f"must be one of {', '.join(options)}, got {value!r}")
+        return default
 
 
 def _secret(
@@ -266,7 +295,9 @@ def _mongo_uri(env: _Reader, app_env: str) -> Secret | None:
     return Secret(uri)
 
 
-def _bootstrap_admin(env: _Reader) -> tuple[str | None, Secret | None]:
+def _bootstrap_admin(env: _Reader, rules: AccountRules | None) -> tuple[str | None, Secret | None]:
+    if rules is None:
+        return None, None
     email = env.raw("BOOTSTRAP_ADMIN_EMAIL")
     password = env.raw("BOOTSTRAP_ADMIN_PASSWORD")
     if (email is None) != (password is None):
@@ -275,13 +306,13 @@ def _bootstrap_admin(env: _Reader) -> tuple[str | None, Secret | None]:
     if email is not None:
         # The form login looks up: Ops@Example.org must be the account ops@example.org.
         try:
-            email = canonical_email(email)
-        except InvalidEmail as exc:
+            email = rules.canonical_email(email)
+        except ValueError as exc:
             env.fail("BOOTSTRAP_ADMIN_EMAIL", str(exc))
-    if password is not None and not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+    shortest, longest = rules.password_lengths
+    if password is not None and not shortest <= len(password) <= longest:
         # The rule /auth/register applies to every other password.
-        env.fail("BOOTSTRAP_ADMIN_PASSWORD",
-                 f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")
+        env.fail("BOOTSTRAP_ADMIN_PASSWORD", f"must be {shortest} to {longest} characters long")
     return email, None if password is None else Secret(password)
 
 
@@ -342,30 +373,31 @@ def _rate_limit_backend(env: _Reader, mongo_uri: Secret | None) -> str:
     return backend
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate the environment (the process's own unless given); raise ConfigErrors
-    listing every problem: unknown names first, as a typo often explains what follows."""
+def load_settings(environ: Mapping[str, str] | None = None, *, needs: Needs = CORE) -> Settings:
+    """Parse and validate the environment (the process's own unless given) for a service whose
+    features have these `needs`; raise ConfigErrors listing every problem: unknown names first,
+    as a typo often explains what follows."""
     environ = os.environ if environ is None else environ
     env = _Reader(environ)
     generated: list[str] = []
-    app_env = env.choice("APP_ENV", "development", ("development", "test", "production"))
+    app_env = env.choice("APP_ENV", "development", APP_ENVS)
     mongo_uri = _mongo_uri(env, app_env)
-    admin_email, admin_password = _bootstrap_admin(env)
-    level = env.choice("LOG_LEVEL", "info", ("debug", "info", "warn", "warning", "error"))
+    admin_email, admin_password = _bootstrap_admin(env, needs.accounts)
+    level = env.choice("LOG_LEVEL", "info", LOG_LEVELS)
     settings = Settings(
-        app_env=app_env,  # type: ignore[arg-type]
+        app_env=app_env,
         host=_host(env),
         port=env.integer("PORT", 8080, low=1, high=65535),
-        log_level="warn" if level == "warning" else level,  # type: ignore[arg-type]
+        log_level="warn" if level == "warning" else level,
         mongo_uri=mongo_uri,
         mongo_db=env.string("MONGO_DB", "catalog"),
         mongo_timeout_ms=env.integer("MONGO_TIMEOUT_MS", 1000, low=50, high=60_000),
         jwt_access=_jwt_secrets(
             env, "JWT_ACCESS_SECRET", "JWT_ACCESS_SECRET_PREVIOUS", app_env, generated
-        ),
+        ) if needs.jwt_secrets else JwtSecrets(_throwaway_secret()),
         jwt_refresh=_jwt_secrets(
             env, "JWT_REFRESH_SECRET", "JWT_REFRESH_SECRET_PREVIOUS", app_env, generated
-        ),
+        ) if needs.jwt_secrets else JwtSecrets(_throwaway_secret()),
         jwt_issuer=env.string("JWT_ISSUER", NAME),
         jwt_audience=env.string("JWT_AUDIENCE", "catalog-extension"),
         access_token_ttl_seconds=env.integer("ACCESS_TOKEN_TTL_SECONDS", 900, low=30, high=86_400),

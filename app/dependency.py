@@ -4,7 +4,8 @@ One place decides the `app_dependency_up` gauge and the operator's two lines, `d
 (error, with a short reason) and `dependency.up` (info, with the outage length): one line per
 change of state, however many requests fail in between.
 
-Two feeds: the background ping (the authority) and the failures the store sees while serving.
+Two feeds: the background ping (`ping_forever`, the authority) and the failures the store sees
+while serving.
 A failing request asks the pinger to check now rather than flipping the state itself: one slow
 query, or a pooled connection that went stale during an outage just healed, must not tell the
 operator the database is down when it answers.
@@ -21,6 +22,8 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from app.domain.database import Database, StoreUnavailable
+from app.domain.errors import DependencyUnavailable
 from app.telemetry import fields, get_logger
 
 log = get_logger("app.dependency")
@@ -86,3 +89,25 @@ class DependencyState:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._check_now.wait(), max(0.0, period - MIN_CHECK_INTERVAL))
         self._check_now.clear()
+
+
+async def ping_forever(
+    database: Database, dependency: DependencyState, *, timeout: float, period: float
+) -> None:
+    """Keep `dependency` (and so app_dependency_up) true: ping every `period` seconds (each ping
+    bounded by `timeout`), or sooner when a failing request asks. Survives anything a ping
+    raises: a task that died would freeze the gauge at its last value, and the alert on it could
+    never fire."""
+    while True:
+        try:
+            await database.ping(timeout)
+        except StoreUnavailable as exc:
+            dependency.mark_down(exc.reason)
+        except DependencyUnavailable:
+            dependency.mark_down("unavailable")
+        except Exception as exc:
+            if dependency.mark_down("unexpected", error=type(exc).__name__):
+                log.exception("dependency.check_failed")  # the traceback, once per outage
+        else:
+            dependency.mark_up()
+        await dependency.wait_for_next_check(period)

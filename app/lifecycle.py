@@ -47,3 +47,8 @@ class Lifecycle:
             else:
                 report[name] = "ok" if result is None else result
         return all(value == "ok" for value in report.values()), report
+
+
+class StartupError(Exception):
+    """The service cannot start (e.g. a backup to serve from is unreadable): one line for the
+    operator, and a non-zero exit."""

@@ -14,6 +14,7 @@ MASK = "Secret('**********')"
 
 class Secret:
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):

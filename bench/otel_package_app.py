@@ -29,13 +29,14 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from app import __version__
+from app.composition import service_features
 from app.config import load_settings
 from app.telemetry import setup_logging
 from app.web.server import serve
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = load_settings(needs=service_features().settings_needs)
     endpoint = settings.otel_traces_endpoint
     if endpoint is None:
         raise SystemExit("set OTEL_EXPORTER_OTLP_ENDPOINT: this variant exists to export spans")

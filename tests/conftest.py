@@ -26,7 +26,10 @@ TEST_ENV = {
 
 
 def make_settings(**overrides: str) -> Settings:
-    return load_settings({**TEST_ENV, **overrides})
+    """Test settings for this service: read with what its features need (app.features)."""
+    from app.composition import service_features
+
+    return load_settings({**TEST_ENV, **overrides}, needs=service_features().settings_needs)
 
 
 @pytest.fixture
@@ -123,15 +126,16 @@ def mongo_settings(mongo_server) -> Settings:
 
 @pytest.fixture(params=["memory", "mongo"])
 async def store(request) -> AsyncIterator[Any]:
-    """Each store adapter in turn, empty, connected; the same tests run on both."""
-    from app.store import open_store
-    from app.store.memory import MemoryStore
+    """The service's database adapter (its features' `open_database`: the example domain's
+    store here) on each backend in turn, empty, connected; the same tests run on both."""
+    from app.composition import service_features
 
+    open_database = service_features().open_database
     if request.param == "memory":
-        yield MemoryStore()
+        yield open_database(make_settings())
         return
     settings = request.getfixturevalue("mongo_settings")
-    adapter = open_store(settings)
+    adapter = open_database(settings)
     await adapter.connect()
     try:
         yield adapter

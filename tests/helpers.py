@@ -29,3 +29,27 @@ def wait_until(check, timeout: float, what: str):
             return result
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def core_features():
+    """The core-only features (`app.features_core`: one example route, `GET /hello`), for tests of
+    the core that must not depend on the example domain. A generated project may not have that
+    module: without the example its text is `app.features`; with it, the same wiring is built
+    here from the core's parts."""
+    import importlib
+    from types import SimpleNamespace
+
+    try:
+        return importlib.import_module("app.features_core")
+    except ModuleNotFoundError as exc:
+        if exc.name != "app.features_core":
+            raise
+    features = importlib.import_module("app.features")
+    if features.cli is None and features.identify is None:  # a core-only project's
+        return features
+    from app.config import CORE
+    from app.store import open_database
+    from app.web import hello
+
+    return SimpleNamespace(settings_needs=CORE, open_database=open_database,
+                           mount=hello.setup_routes, identify=None, cli=None)

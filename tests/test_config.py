@@ -1,4 +1,8 @@
-"""Configuration is validated once at start; every problem is one line, all of them at once."""
+"""Configuration is validated once at start; every problem is one line, all of them at once.
+
+The core's settings, read with the core's needs (`load_settings` without `needs=`); what the
+example domain adds (JWT secrets, the bootstrap admin) is tested in tests/auth/test_settings.py.
+The process tests run `python -m app`, whatever its features: their variables are the core's."""
 
 import subprocess
 import sys
@@ -6,8 +10,6 @@ import sys
 import pytest
 
 from app.config import KNOWN_VARIABLES, ConfigError, load_settings
-from app.domain.auth.emails import InvalidEmail, canonical_email
-from app.domain.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from tests.service import REPO
 
 STRONG = "Vq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sA"  # 32 bytes, no placeholder markers
@@ -19,14 +21,17 @@ PROD = {
 }
 
 
-def test_defaults_in_development_generate_secrets_with_one_warning():
+def test_defaults_in_development_need_nothing_and_say_nothing():
     settings = load_settings({})
     assert settings.app_env == "development" and settings.port == 8080
     assert settings.uses_memory_store
-    assert len(settings.jwt_access.current.reveal()) >= 32
-    assert settings.jwt_access.current != settings.jwt_refresh.current
-    assert len(settings.warnings) == 1
-    assert "JWT_ACCESS_SECRET" in settings.warnings[0]
+    assert settings.warnings == ()
+
+
+def test_the_core_neither_demands_nor_reads_jwt_secrets():
+    settings = load_settings({**PROD, "JWT_ACCESS_SECRET": "", "JWT_REFRESH_SECRET": "change-me"})
+    assert settings.app_env == "production" and settings.warnings == ()
+    assert settings.jwt_refresh.current.reveal() != "change-me"
 
 
 def test_valid_production_settings_load():
@@ -50,7 +55,6 @@ def test_valid_production_settings_load():
         ({"CORS_ALLOWED_ORIGINS": "not-an-origin"}, "CORS_ALLOWED_ORIGINS"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "k8s.pod.name"}, "OTEL_RESOURCE_ATTRIBUTES"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "=token"}, "OTEL_EXPORTER_OTLP_HEADERS"),
-        ({"BOOTSTRAP_ADMIN_EMAIL": "a@b.c"}, "BOOTSTRAP_ADMIN_PASSWORD"),
     ],
 )
 def test_malformed_values_name_the_variable(overrides, variable):
@@ -64,11 +68,6 @@ def test_malformed_values_name_the_variable(overrides, variable):
     ("overrides", "variable"),
     [
         ({"MONGO_URI": ""}, "MONGO_URI"),  # the memory store
-        ({"JWT_ACCESS_SECRET": ""}, "JWT_ACCESS_SECRET"),  # missing
-        ({"JWT_REFRESH_SECRET": "short-but-random-Zq8"}, "JWT_REFRESH_SECRET"),  # < 32 bytes
-        ({"JWT_ACCESS_SECRET": "change-me-change-me-change-me-change-me"}, "JWT_ACCESS_SECRET"),
-        ({"JWT_ACCESS_SECRET_PREVIOUS": "replace-with-placeholder-value-000000"},
-         "JWT_ACCESS_SECRET_PREVIOUS"),
         ({"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"),
     ],
 )
@@ -89,13 +88,10 @@ def run_app(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     ("overrides", "variable"),
     [
         ({"MONGO_URI": ""}, "MONGO_URI"),
-        ({"JWT_ACCESS_SECRET": ""}, "JWT_ACCESS_SECRET"),
-        ({"JWT_REFRESH_SECRET": "change-me"}, "JWT_REFRESH_SECRET"),
         ({"PORT": "eighty"}, "PORT"),
         ({"MONGO_URI": "mongodb://"}, "MONGO_URI"),  # was a 28-line traceback, exit 1
         ({"MONGO_URI": "mongodb://db.internal:99999/"}, "MONGO_URI"),
-        ({"BOOTSTRAP_ADMIN_EMAIL": "ops@example.org", "BOOTSTRAP_ADMIN_PASSWORD": "short"},
-         "BOOTSTRAP_ADMIN_PASSWORD"),
+        ({"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"),
     ],
 )
 def test_process_refuses_to_start_with_one_line(overrides, variable):
@@ -127,16 +123,14 @@ def test_process_prints_every_problem_and_exits_78():
         **PROD,
         "PORT": "eighty",
         "MONGO_URL": "mongodb://db.internal:27017",
-        "BOOTSTRAP_ADMIN_EMAIL": "Ops@Example.org",
-        "BOOTSTRAP_ADMIN_PASSWORD": "short",
+        "CORS_ALLOWED_ORIGINS": "*",
     })
     assert result.returncode == 78
     assert result.stderr.splitlines() == [
         "configuration error: MONGO_URL: is not a variable this service reads; "
         "did you mean MONGO_URI?",
-        "configuration error: BOOTSTRAP_ADMIN_PASSWORD: "
-        f"must be {MIN_LENGTH} to {MAX_LENGTH} characters long",
         "configuration error: PORT: must be an integer, got 'eighty'",
+        "configuration error: CORS_ALLOWED_ORIGINS: must not be '*' in production",
     ]
     assert result.stdout == ""
 
@@ -257,32 +251,6 @@ def test_mongo_uri_srv_is_checked_without_a_dns_lookup():
     assert not settings.uses_memory_store
 
 
-def test_bootstrap_admin_email_is_stored_in_the_form_login_looks_up():
-    settings = load_settings({
-        "BOOTSTRAP_ADMIN_EMAIL": " Ops@Example.org ",
-        "BOOTSTRAP_ADMIN_PASSWORD": "correct horse battery staple",
-    })
-    assert settings.bootstrap_admin_email == "ops@example.org"
-
-
-@pytest.mark.parametrize("email", ["ops at example.org", "ops@localhost", "ops\u200b@example.org"])
-def test_bootstrap_admin_email_must_be_one_register_accepts(email):
-    with pytest.raises(InvalidEmail) as reason:
-        canonical_email(email)
-    assert problems({"BOOTSTRAP_ADMIN_EMAIL": email,
-                     "BOOTSTRAP_ADMIN_PASSWORD": "correct horse battery staple"}) == [
-        f"BOOTSTRAP_ADMIN_EMAIL: {reason.value}"
-    ]
-
-
-@pytest.mark.parametrize("password", ["short", "x" * (MIN_LENGTH - 1), "x" * (MAX_LENGTH + 1)])
-def test_bootstrap_admin_password_follows_the_register_rule(password):
-    assert problems({"BOOTSTRAP_ADMIN_EMAIL": "ops@example.org",
-                     "BOOTSTRAP_ADMIN_PASSWORD": password}) == [
-        f"BOOTSTRAP_ADMIN_PASSWORD: must be {MIN_LENGTH} to {MAX_LENGTH} characters long"
-    ]
-
-
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "127.0.0.1", "localhost", "api.internal."])
 def test_host_accepts_addresses_and_names(host):
     assert load_settings({"HOST": host}).host == host
@@ -298,19 +266,14 @@ def test_host_refuses_what_is_neither(host):
 def test_no_message_repeats_a_secret():
     canary = "CanaryZ7q"
     result = run_app({
-        "APP_ENV": "production",
+        **PROD,
         "MONGO_URI": f"mongodb://app:{canary}mongo@db.internal:99999/?authSource={canary}src",
-        "JWT_ACCESS_SECRET": f"{canary}jwt",  # too short
-        "JWT_REFRESH_SECRET": f"change-me-{canary}-refresh-change-me-refresh",  # placeholder
-        "JWT_ACCESS_SECRET_PREVIOUS": f"{canary}prev",
         "SENTRY_DSN": f"{canary}dsn",
-        "BOOTSTRAP_ADMIN_EMAIL": "ops@example.org",
-        "BOOTSTRAP_ADMIN_PASSWORD": f"{canary}pw",
-        "JWT_SECRET": f"{canary}typo",  # an unknown name may hold a secret too
+        "OTEL_EXPORTER_OTLP_HEADERS": f"authorization={canary}",  # not a problem: never said
+        "APP_SECRET": f"{canary}typo",  # an unknown name may hold a secret too
     })
     assert result.returncode == 78
     assert [line.split(":")[1].strip() for line in result.stderr.splitlines()] == [
-        "JWT_SECRET", "MONGO_URI", "BOOTSTRAP_ADMIN_PASSWORD", "JWT_ACCESS_SECRET",
-        "JWT_ACCESS_SECRET_PREVIOUS", "JWT_REFRESH_SECRET", "SENTRY_DSN",
+        "APP_SECRET", "MONGO_URI", "SENTRY_DSN",
     ]
     assert canary not in result.stderr + result.stdout

@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable
 
 from app.dependency import DependencyState
-from app.domain.content.models import ContentItem, Tag
-from app.domain.ids import new_id, utcnow
-from app.store.memory import MemoryStore
+from app.store.memory_database import MemoryDatabase
 from app.web.app import create_app
 from tests.conftest import make_settings
+from tests.helpers import core_features
 
 
 async def eventually(check: Callable[[], object], timeout: float = 5.0) -> None:
@@ -74,8 +73,8 @@ def test_a_reason_that_says_more_is_told_once_per_outage(logs):
     assert up["reason"] == "authentication"
 
 
-class FlakyStore(MemoryStore):
-    """The memory store with a switch that makes chosen calls raise an arbitrary exception."""
+class FlakyDatabase(MemoryDatabase):
+    """The memory database with a switch that makes chosen calls raise an arbitrary exception."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,16 +89,13 @@ class FlakyStore(MemoryStore):
     async def ping(self, timeout: float) -> None:
         self._maybe_fail("ping")
 
-    async def catalog_stamp(self) -> int:
-        self._maybe_fail("catalog_stamp")
-        return await super().catalog_stamp()
 
 
 async def test_the_ping_loop_survives_anything_and_the_gauge_tells_the_truth(aiohttp_client,
                                                                              logs):
-    store = FlakyStore()
+    store = FlakyDatabase()
     client = await aiohttp_client(create_app(
-        make_settings(DEPENDENCY_PING_SECONDS="0.1"), store=store))
+        make_settings(DEPENDENCY_PING_SECONDS="0.1"), store=store, features=core_features()))
     await eventually(lambda: store.calls.get("ping", 0) >= 1)
     assert await gauge(client) == 1
 
@@ -116,30 +112,3 @@ async def test_the_ping_loop_survives_anything_and_the_gauge_tells_the_truth(aio
     assert [(d["reason"], d["error"]) for d in downs] == [("unexpected", "RuntimeError")]
     assert len(ups) == 1
     assert len(logs.find("dependency.check_failed")) == 1  # the traceback, once
-
-
-async def test_the_catalog_refresh_survives_anything_and_says_so_once(aiohttp_client, logs):
-    store = FlakyStore()
-    client = await aiohttp_client(create_app(
-        make_settings(CATALOG_REFRESH_SECONDS="0.2"), store=store))
-    store.broken.add("catalog_stamp")
-    calls = store.calls.get("catalog_stamp", 0)
-    await eventually(lambda: store.calls["catalog_stamp"] >= calls + 4)
-
-    # A change the refresher alone can pick up: straight into the store, past the event bus.
-    now = utcnow()
-    await store.create_tag(Tag(new_id(), "late", "Late", now, now))
-    await store.insert_content(ContentItem(new_id(), "Late", "https://example.org/l", None,
-                                           ("late",), True, now, now))
-    store.broken.clear()
-
-    async def has_late() -> bool:
-        data = (await (await client.get("/catalog")).json())["data"]
-        return any(tag["slug"] == "late" for tag in data["tags"])
-
-    deadline = time.monotonic() + 5
-    while not await has_late():
-        assert time.monotonic() < deadline, "the refresher did not recover"
-        await asyncio.sleep(0.1)
-    assert len(logs.find("catalog.refresh_failed")) == 1
-    assert len(logs.find("catalog.refresh_recovered")) == 1

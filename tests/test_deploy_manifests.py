@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 
 import kubernetes_validate
 import pytest
@@ -93,12 +92,16 @@ def test_service_monitor_and_service_agree():
 
 
 def test_prometheus_rule_is_generated_from_alerts():
-    spec = importlib.util.spec_from_file_location(
-        "generate", K8S / "generate_prometheusrule.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert (BASE / "prometheusrule.yaml").read_text() == module.render(), "regenerate it"
+    from generate import deploy
+    from generate.spec import load_context
+
+    context = load_context()
+    assert (BASE / "prometheusrule.yaml").read_text() == deploy.prometheus_rule(context), \
+        "make generate"
     rule = load(BASE / "prometheusrule.yaml")
-    assert rule["kind"] == "PrometheusRule"
+    assert rule["kind"] == "PrometheusRule" and rule["metadata"]["name"] == context.spec.name
+    groups = [group for path in sorted((REPO / "alerts").glob("*.yml"))
+              for group in load(path)["groups"]]
+    assert rule["spec"]["groups"] == groups
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
     assert "ApiInstanceDown" in alerts and len(alerts) == 7

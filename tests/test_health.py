@@ -7,10 +7,11 @@ import pytest
 from pymongo.errors import InvalidOperation, PyMongoError
 
 from app import lifecycle
-from app.store.memory import MemoryStore
+from app.store.memory_database import MemoryDatabase
 from app.web.app import create_app
 from app.web.keys import LIFECYCLE
 from tests.conftest import free_port, make_settings
+from tests.helpers import core_features
 
 
 @pytest.fixture
@@ -77,8 +78,8 @@ async def test_health_and_ready_503_when_store_is_down(logs, dead_mongo_client):
         ("error", "mongo", "unreachable")]
 
 
-class StoreWhosePingRaises(MemoryStore):
-    """The memory store, but its ping fails the way a bug or an unforeseen driver error would."""
+class StoreWhosePingRaises(MemoryDatabase):
+    """The memory database, but its ping fails the way a bug or an unforeseen driver error would."""
 
     def __init__(self, error: Exception) -> None:
         super().__init__()
@@ -98,7 +99,8 @@ class UnforeseenDriverError(PyMongoError):
     RuntimeError("a bug in the check"),
 ])
 async def test_any_failure_of_the_store_check_is_503_never_500(aiohttp_client, settings, error):
-    client = await aiohttp_client(create_app(settings, store=StoreWhosePingRaises(error)))
+    client = await aiohttp_client(create_app(
+        settings, store=StoreWhosePingRaises(error), features=core_features()))
     for path in ("/health", "/ready"):
         response = await client.get(path)
         assert response.status == 503, path

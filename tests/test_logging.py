@@ -93,7 +93,7 @@ async def test_access_line_escapes_hostile_paths_and_caps_them(logs, path):
 
 
 async def test_access_line_fields_and_order_match_the_other_lines(logs, client):
-    response = await client.get("/catalog", headers={"X-Request-Id": "abc.123"})
+    response = await client.get("/openapi.json", headers={"X-Request-Id": "abc.123"})
     (line,) = logs.find("request.completed")
     assert list(line) == ["ts", "level", "msg", "logger", "requestId", "route", "method", "path",
                           "statusCode", "durationMs"]

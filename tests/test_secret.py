@@ -6,8 +6,13 @@ import traceback
 
 import pytest
 
+from app.config import AccountRules, Needs, load_settings
 from app.secret import Secret
-from tests.conftest import make_settings
+from tests.conftest import TEST_ENV
+
+# Every secret the configuration can hold, whatever the service's features read: JWT secrets
+# and a bootstrap admin (with rules of its own here).
+EVERY_SECRET = Needs(jwt_secrets=True, accounts=AccountRules(str.lower, (8, 256)))
 
 VALUES = {
     "JWT_ACCESS_SECRET": "canary-access-Zq8kW2pL9xM4vB7nR1tY6cAA",
@@ -23,7 +28,7 @@ NEEDLES = ("canary-access", "canary-prev", "canary-refresh", "canary-mongo-pw",
 
 
 def test_settings_never_render_a_secret():
-    settings = make_settings(**VALUES)
+    settings = load_settings({**TEST_ENV, **VALUES}, needs=EVERY_SECRET)
 
     def fail_with(settings):
         keys = settings.jwt_access  # noqa: F841 - the local is the point

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from pydantic.json_schema import JsonDict, SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from app.domain.errors import ValidationFailed
@@ -26,7 +26,7 @@ def _refuse_null(value: Any) -> Any:
     return value
 
 
-def _no_default(schema: JsonDict) -> None:
+def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)  # `null` is not a value of the published type
 
 

@@ -1,5 +1,6 @@
-"""The embedded store: everything in process memory. For development and tests only; the
-configuration refuses it in production because nothing survives a restart.
+"""The example domain's embedded store: the core `MemoryDatabase` plus accounts, refresh tokens,
+tags and content, all in process memory. For development and tests only; the configuration
+refuses it in production because nothing survives a restart.
 
 Atomicity comes from the event loop: no method awaits between reading and writing.
 """
@@ -17,12 +18,10 @@ from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
 from app.domain.content.search import fold
 from app.domain.errors import Conflict
-from app.domain.ratelimit import RateLimiter
+from app.store.memory_database import MemoryDatabase
 
 
-class MemoryStore:
-    name = "memory"
-
+class MemoryStore(MemoryDatabase):
     def __init__(self) -> None:
         self._users: dict[str, User] = {}
         self._user_ids_by_email: dict[str, str] = {}
@@ -33,22 +32,6 @@ class MemoryStore:
         self._tags: dict[str, Tag] = {}
         self._content: dict[str, ContentItem] = {}
         self._stamp = 0
-
-    async def connect(self) -> None:
-        return None
-
-    async def ping(self, timeout: float) -> None:
-        return None
-
-    def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        return lambda: None  # nothing here ever fails for want of a database
-
-    async def close(self) -> None:
-        return None
-
-    def shared_rate_limiter(self) -> RateLimiter:
-        # One process holds all the memory store's state, so its limiter is the process's own.
-        return RateLimiter()
 
     # users
 

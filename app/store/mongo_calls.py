@@ -27,8 +27,8 @@ import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from app.domain.database import StoreUnavailable
 from app.domain.errors import Conflict
-from app.store.base import StoreUnavailable
 from app.store.mongo_errors import failure_reason
 
 T = TypeVar("T")

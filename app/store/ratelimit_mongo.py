@@ -24,9 +24,9 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure, PyMongoError
 
+from app.domain.database import StoreUnavailable
 from app.domain.errors import DependencyUnavailable
 from app.domain.ratelimit import Decision, Limit, fixed_window_decision
-from app.store.base import StoreUnavailable
 from app.store.mongo_calls import DriverCalls
 
 log = logging.getLogger("app.ratelimit")

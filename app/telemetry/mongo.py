@@ -15,6 +15,7 @@ from pymongo import monitoring
 
 from app.telemetry.logging import fields
 from app.telemetry.metrics import Metrics
+from app.telemetry.otlp import AttributeValue
 from app.telemetry.tracing import RecordedSpan, Tracing
 
 log = logging.getLogger("app.mongo")
@@ -34,7 +35,7 @@ class CommandTelemetry(monitoring.CommandListener):
             return  # only the commands of a traced request get spans
         collection = event.command.get(event.command_name)
         name = event.command_name + (f" {collection}" if isinstance(collection, str) else "")
-        attributes: dict[str, str | int] = {
+        attributes: dict[str, AttributeValue] = {
             "db.system.name": "mongodb",
             "db.namespace": event.database_name,
             "db.operation.name": event.command_name,
@@ -43,7 +44,9 @@ class CommandTelemetry(monitoring.CommandListener):
             attributes["db.collection.name"] = collection
         if isinstance(event.connection_id, tuple):
             attributes["server.address"] = str(event.connection_id[0])
-            attributes["server.port"] = int(event.connection_id[1])
+            port = event.connection_id[1]
+            if port is not None:
+                attributes["server.port"] = int(port)
         span = self._tracing.start_child(parent, name, SpanKind.CLIENT, attributes)
         self._spans[(event.request_id, event.connection_id)] = span
 

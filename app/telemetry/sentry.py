@@ -10,7 +10,7 @@ carries request_id, route, trace_id and the user id (never an email)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sentry_sdk
 from sentry_sdk.types import Event, Hint
@@ -18,6 +18,9 @@ from sentry_sdk.types import Event, Hint
 from app.config import Settings
 from app.telemetry.logging import current_request
 from app.telemetry.redact import redact
+
+# Sentry's event levels.
+Level = Literal["fatal", "critical", "error", "warning", "info", "debug"]
 
 # Headers that help debugging and never carry a credential.
 ALLOWED_HEADERS = frozenset({"accept", "content-type", "content-length", "user-agent", "origin",
@@ -60,7 +63,8 @@ def before_send(event: Event, hint: Hint) -> Event | None:
     if isinstance(contexts, dict):
         scrubbed["contexts"] = {k: v for k, v in contexts.items() if k in _ALLOWED_CONTEXTS}
     _strip_frames(scrubbed)  # belt and braces: include_local_variables is off
-    return redact(scrubbed)  # type: ignore[no-any-return]
+    redacted: Event = redact(scrubbed)
+    return redacted
 
 
 def init_sentry(settings: Settings, *, release: str) -> bool:
@@ -111,12 +115,12 @@ def capture_exception(exc: BaseException) -> None:
         sentry_sdk.capture_exception(exc)
 
 
-def capture_message(message: str, level: str, **tags: Any) -> None:
+def capture_message(message: str, level: Level, **tags: Any) -> None:
     if not sentry_sdk.is_initialized():
         return
     with sentry_sdk.new_scope() as scope:
         _tag(scope, {key: value for key, value in tags.items() if value is not None})
-        sentry_sdk.capture_message(message, level=level)  # type: ignore[arg-type]
+        sentry_sdk.capture_message(message, level=level)
 
 
 def close_sentry(timeout: float = 2.0) -> None:

@@ -18,6 +18,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -97,7 +98,9 @@ class RecordedSpan(Span):
     def add_event(self, name: str, attributes: Attributes = None,
                   timestamp: int | None = None) -> None:
         if not self._ended:
-            self.events.append((name, timestamp or time.time_ns(), dict(attributes or {})))
+            self.events.append((name, timestamp or time.time_ns(), {
+                key: value for key, value in (attributes or {}).items()
+                if isinstance(value, str | bool | int | float)}))
 
     def update_name(self, name: str) -> None:
         if not self._ended:
@@ -106,10 +109,11 @@ class RecordedSpan(Span):
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         if self._ended:
             return
+        code = status.status_code if isinstance(status, Status) else status
         if isinstance(status, Status):
-            status, description = status.status_code, status.description
-        self.status = _STATUS[status]
-        self.status_message = description or "" if status is StatusCode.ERROR else ""
+            description = status.description
+        self.status = _STATUS[code]
+        self.status_message = description or "" if code is StatusCode.ERROR else ""
 
     def record_exception(self, exception: BaseException, attributes: Attributes = None,
                          timestamp: int | None = None, escaped: bool = False) -> None:
@@ -155,7 +159,7 @@ class Tracing:
         name: str,
         headers: Mapping[str, str],
         attributes: Mapping[str, str | int] | Callable[[], Mapping[str, str | int]],
-    ) -> tuple[RecordedSpan | None, object | None]:
+    ) -> tuple[RecordedSpan | None, Token[Context] | None]:
         """The server span and the context token to detach at the end, or (None, None) when
         the request is not sampled. A W3C traceparent from the caller is continued.
         `attributes` may be a callable, so an unsampled request does not build them."""
@@ -179,7 +183,8 @@ class Tracing:
             sampled = True
         if not sampled:
             return None, None
-        attrs = dict(attributes() if callable(attributes) else attributes)
+        attrs: dict[str, otlp.AttributeValue] = dict(
+            attributes() if callable(attributes) else attributes)
         span = RecordedSpan(
             self, _server_span_name(name, attrs, headers), otlp.KIND_SERVER, trace_id,
             parent.span_id if parent else 0, attrs,
@@ -189,7 +194,9 @@ class Tracing:
         return span, otel_context.attach(trace.set_span_in_context(span, parent_ctx))
 
     @staticmethod
-    def finish_server_span(span: Span, token: object, status: int, user_id: str | None) -> None:
+    def finish_server_span(
+        span: Span, token: Token[Context] | None, status: int, user_id: str | None
+    ) -> None:
         """End the span started by `start_server_span` with the request's outcome."""
         span.set_attribute("http.response.status_code", status)
         if user_id is not None:
@@ -198,7 +205,8 @@ class Tracing:
             span.set_attribute("error.type", str(status))
             span.set_status(StatusCode.ERROR)
         span.end()
-        otel_context.detach(token)  # type: ignore[arg-type]
+        if token is not None:
+            otel_context.detach(token)
 
     @staticmethod
     def current_span() -> RecordedSpan | None:

@@ -19,8 +19,8 @@ from app.domain.content.schemas import (
 from app.domain.validation import parse
 from app.web.authn import require_account
 from app.web.envelope import json_ok, read_json
+from app.web.example_keys import CONTENT
 from app.web.handler import Handler
-from app.web.keys import CONTENT
 from app.web.openapi import Operation, route
 
 

@@ -10,7 +10,7 @@ from app.domain.auth.service import TokenPair
 from app.domain.validation import parse
 from app.web.authn import require
 from app.web.envelope import json_ok, read_json
-from app.web.keys import AUTH
+from app.web.example_keys import AUTH
 from app.web.openapi import Operation, route
 
 # Token responses must never be cached by the browser or a proxy.

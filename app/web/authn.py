@@ -1,5 +1,6 @@
-"""Bearer-token authentication: `identify` finds the caller (and puts the user id in the log
-context) for the access middleware, and `require` serves handlers that need a caller or a role."""
+"""Bearer-token authentication: `identify` finds the caller for the access middleware (the example
+domain's `identify` hook, see app.features), and `require` serves handlers that need a caller or
+a role."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from aiohttp import web
 from app.domain.auth.models import Principal
 from app.domain.errors import AppError, Forbidden, NotFound, Unauthorized
 from app.telemetry import get_logger
-from app.web.keys import AUTH, AUTH_ERROR, PRINCIPAL, REQUEST_CONTEXT
+from app.web.example_keys import AUTH, AUTH_ERROR, PRINCIPAL
 
 _BEARER = "bearer "
 log = get_logger("app.auth")
 
 
-def identify(request: web.Request) -> Principal | None:
-    """The caller a bearer token names, or None. A bad token on a public route is simply
-    anonymous; `require` reports why it failed."""
+def identify(request: web.Request) -> str | None:
+    """The user id of the caller a bearer token names (the principal is kept on the request),
+    or None. A bad token on a public route is simply anonymous; `require` reports why it
+    failed. The request middleware calls it first (app.features: `identify`) and puts the
+    user id into the log context and the per-user rate limit."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
@@ -35,8 +38,7 @@ def identify(request: web.Request) -> Principal | None:
         request[AUTH_ERROR] = Unauthorized("Invalid token")
         return None
     request[PRINCIPAL] = principal
-    request[REQUEST_CONTEXT].user_id = principal.user_id
-    return principal
+    return principal.user_id
 
 
 async def require_account(request: web.Request, roles: tuple[str, ...]) -> Principal:
@@ -55,9 +57,9 @@ async def require_account(request: web.Request, roles: tuple[str, ...]) -> Princ
 
 def require(request: web.Request, roles: tuple[str, ...] = ()) -> Principal:
     """The authenticated caller; 401 without a valid token, 403 without one of `roles`."""
-    principal = request.get(PRINCIPAL)
-    if principal is None:
+    if PRINCIPAL not in request:
         raise request.get(AUTH_ERROR) or Unauthorized()
+    principal = request[PRINCIPAL]
     if roles and not principal.has_any(roles):
         raise Forbidden(f"Requires one of the roles: {', '.join(roles)}")
     return principal

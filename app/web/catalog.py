@@ -11,8 +11,9 @@ from app import __version__
 from app.domain.content.schemas import CatalogOut, MetaOut
 from app.identity import NAME
 from app.web.conditional import cached_json
-from app.web.keys import CATALOG, SETTINGS
-from app.web.openapi import Operation, route
+from app.web.example_keys import CATALOG
+from app.web.keys import SETTINGS
+from app.web.openapi import AVAILABILITY, LATENCY, Operation, route
 
 API_VERSION = "1"
 
@@ -58,6 +59,8 @@ def setup_routes(app: web.Application) -> None:
         return cached_json(request, body, etag, request.app[SETTINGS].catalog_cache_control)
 
     route(app, Operation("GET", "/catalog", "Active tags with counts of active items", "catalog",
-                         response=CatalogOut, conditional=True, errors=(503,)), catalog)
+                         response=CatalogOut, conditional=True, errors=(503,),
+                         slos=(AVAILABILITY, LATENCY)), catalog)
     route(app, Operation("GET", "/meta", "Service, API and catalog versions; feature flags",
-                         "catalog", response=MetaOut, conditional=True), meta)
+                         "catalog", response=MetaOut, conditional=True,
+                         slos=(AVAILABILITY, LATENCY)), meta)

@@ -41,9 +41,10 @@ from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from app.config import ConfigError, Settings
+from app.domain.ids import new_request_id
 from app.telemetry import fields, get_logger
 from app.web.malformed import malformed_response
-from app.web.middlewares import REQUEST_ID_HEADER, new_request_id
+from app.web.middlewares import REQUEST_ID_HEADER
 
 log = get_logger("app.connections")
 
@@ -341,7 +342,7 @@ def ensure_fd_budget(requested: int) -> int:
 
 
 def accept_error_handler(
-    fallback: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None] | None = None,
+    fallback: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None,
 ) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
     """An event-loop exception handler: asyncio reports each failed accept() (out of
     descriptors, say) with a traceback, thousands a second; this writes one line a second

@@ -11,8 +11,8 @@ from aiohttp import web
 from app.domain.content.schemas import ContentItemOut, ContentListQuery
 from app.domain.validation import parse
 from app.web.envelope import JSON, request_id
-from app.web.keys import CONTENT
-from app.web.openapi import Operation, route
+from app.web.example_keys import CONTENT
+from app.web.openapi import AVAILABILITY, LATENCY, Operation, route
 
 
 def _envelope(request: web.Request, data: bytes, meta: bytes = b"") -> web.Response:
@@ -35,6 +35,7 @@ async def get_content(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     route(app, Operation("GET", "/content", "Active items, newest first, a page at a time",
                          "catalog", response=ContentItemOut, many=True, query=ContentListQuery,
-                         errors=(400, 503)), list_content)
+                         errors=(400, 503), slos=(AVAILABILITY, LATENCY)), list_content)
     route(app, Operation("GET", "/content/{id}", "One active item", "catalog",
-                         response=ContentItemOut, errors=(404, 503)), get_content)
+                         response=ContentItemOut, errors=(404, 503),
+                         slos=(AVAILABILITY, LATENCY)), get_content)

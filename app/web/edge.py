@@ -75,6 +75,8 @@ def add_implicit_routes(app: web.Application) -> None:
     """OPTIONS (the preflight) on every resource, and HEAD wherever GET is served: the same
     handler, whose body aiohttp leaves out."""
     for resource in app.router.resources():
+        if not isinstance(resource, web.Resource):  # static files: none are served
+            continue
         methods = {route.method: route.handler for route in resource}
         if "OPTIONS" not in methods:
             resource.add_route("OPTIONS", preflight)

@@ -11,8 +11,8 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
+from app.domain.database import StoreUnavailable
 from app.domain.errors import DependencyUnavailable
-from app.store.base import StoreUnavailable
 from app.web.envelope import json_ok
 from app.web.keys import LIFECYCLE, SETTINGS, STORE
 from app.web.openapi import Operation, route
@@ -62,6 +62,6 @@ class HealthOut(BaseModel):
 def setup_routes(app: web.Application) -> None:
     app[LIFECYCLE].add_check("store", lambda: store_check(app))
     route(app, Operation("GET", "/health", "Liveness: the store answers a ping", "operations",
-                         response=HealthOut, errors=(503,), limited=False), health)
+                         response=HealthOut, errors=(503,), limited=False, slos=()), health)
     route(app, Operation("GET", "/ready", "Readiness: every check passes", "operations",
-                         response=HealthOut, errors=(503,), limited=False), ready)
+                         response=HealthOut, errors=(503,), limited=False, slos=()), ready)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from app.web.middlewares import REQUEST_ID_HEADER, new_request_id
+from app.domain.ids import new_request_id
+from app.web.middlewares import REQUEST_ID_HEADER
 
 _MESSAGES = {
     400: ("validation.failed", "The request is not valid HTTP"),

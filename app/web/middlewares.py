@@ -10,15 +10,17 @@ its own when there is any), and every request pays for each.
 
 from __future__ import annotations
 
-import random
 import re
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from multidict import istr
 from opentelemetry.trace import format_span_id, format_trace_id
 
+from app.composition import Identify
 from app.config import Settings
+from app.domain.ids import new_request_id
 from app.domain.ratelimit import Decision
 from app.lifecycle import Lifecycle
 from app.telemetry import (
@@ -50,33 +52,6 @@ def route_template(request: web.Request) -> str:
     return UNMATCHED_ROUTE if resource is None else resource.canonical
 
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Every 10-bit value as its two base32 digits.
-_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
-_COUNTER_BITS = 20
-_ms = -1
-_prefix = ""
-_counter = 1 << _COUNTER_BITS
-
-
-def new_request_id() -> str:
-    """`req_` + a ULID (48-bit millisecond time, 80 bits that are random per millisecond). Ids
-    need to be unique, not secret, so it is the spec's monotonic form: within one millisecond
-    the low 20 bits count up from a random start, and only they are encoded per id; the first
-    22 characters are encoded once a millisecond. A few times cheaper than a random ULID per
-    request, and every request pays for it."""
-    global _ms, _prefix, _counter
-    ms = time.time_ns() // 1_000_000
-    if ms != _ms or _counter >> _COUNTER_BITS:  # a new millisecond, or 2**19 ids in this one
-        _ms = ms
-        value = ms << 80 | random.getrandbits(60) << _COUNTER_BITS
-        _prefix = "req_" + "".join([_PAIRS[value >> shift & 1023] for shift in range(120, 11, -10)])
-        _counter = random.getrandbits(_COUNTER_BITS - 1)  # room to count up
-    counter = _counter
-    _counter = counter + 1
-    return _prefix + _PAIRS[counter >> 10] + _PAIRS[counter & 1023]
-
-
 def _request_id(request: web.Request) -> str:
     incoming = request.headers.get(_REQUEST_ID)
     if incoming is not None and _VALID_REQUEST_ID.fullmatch(incoming):
@@ -105,11 +80,15 @@ def request_context(request: web.Request, labels: RouteLabels) -> RequestContext
 
 
 def request_middleware(
-    settings: Settings, telemetry: Telemetry, lifecycle: Lifecycle
-) -> web.typedefs.Middleware:
+    settings: Settings, telemetry: Telemetry, lifecycle: Lifecycle,
+    identify: Identify | None = None,
+) -> Middleware:
+    """`identify` names the caller (a user id) for per-user limits and the log context: the
+    features' hook, when they authenticate anyone."""
     http, tracing = telemetry.metrics.http, telemetry.tracing
+    finish_span = tracing.finish_server_span if tracing is not None else None
     edge = EdgeHeaders(settings)
-    access = Access(Limits(settings), telemetry.security)
+    access = Access(Limits(settings), telemetry.security, identify)
     perf_counter = time.perf_counter
     labels: RouteLabels = {}
 
@@ -168,8 +147,8 @@ def request_middleware(
                 seconds = perf_counter() - started
                 http.in_flight -= 1
                 http.observe(method, ctx.template, status, seconds, ctx.trace_id)
-                if span is not None:
-                    tracing.finish_server_span(span, token, status, ctx.user_id)  # type: ignore[union-attr]
+                if span is not None and finish_span is not None:
+                    finish_span(span, token, status, ctx.user_id)
                 access_line(method, path, status, seconds * 1000, ctx)
                 if status == CLIENT_CLOSED:
                     log.info("request.aborted", extra=fields(

@@ -4,6 +4,13 @@ Each route is added through `route(app, Operation(...), handler)`, which registe
 and records the operation; `/openapi.json` renders every recorded operation with JSON Schemas
 generated from the very pydantic models the handlers validate with. Nothing is kept by hand in
 parallel, and a test checks that the router and the document list the same routes.
+
+Each operation also names the SLOs its requests count toward (`slos`, shown as `x-slos` in the
+document); `make generate` builds the SLI selectors of the alert rules, dashboards and Sloth
+spec from them, so a new route is in the availability SLO by default. Probes (routes tagged
+`operations`) are outside every SLO: their 503s are designed answers (draining, a database
+outage), their traffic comes from orchestrators, not users, and HealthEndpointErrors watches
+their 500s. Requests that match no route (`__unmatched__`) are in no SLO either.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from app import __version__
 from app.identity import DESCRIPTION, NAME
@@ -25,6 +32,10 @@ from app.web.keys import OPERATIONS
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{([^}]+)}")
+# The SLOs a route can count toward; service.yml gives their objectives.
+AVAILABILITY = "availability"  # not 5xx
+LATENCY = "latency"  # answered within service.yml's slos.latency.threshold_seconds
+SLOS = (AVAILABILITY, LATENCY)
 _STATUS_TEXT = {
     200: "OK", 201: "Created", 204: "No content", 304: "Not modified (the ETag matches)",
     400: "Invalid request", 401: "Not authenticated", 403: "Not allowed", 404: "Not found",
@@ -50,9 +61,15 @@ class Operation:
     raw: bool = False  # the body is not an envelope (the document itself)
     limited: bool = True  # rate limited: may answer 429
     content_type: str = "application/json"
+    # The SLOs its requests count toward (see the module's docstring); () for probes.
+    slos: tuple[str, ...] = (AVAILABILITY,)
 
 
 def route(app: web.Application, operation: Operation, handler: Handler) -> None:
+    unknown = set(operation.slos) - set(SLOS)
+    if unknown:
+        raise ValueError(f"{operation.method} {operation.path}: unknown SLO {sorted(unknown)}; "
+                         f"known: {', '.join(SLOS)}")
     app.router.add_route(operation.method, operation.path, handler)
     app[OPERATIONS].append(operation)
 
@@ -77,7 +94,7 @@ class ErrorEnvelope(BaseModel):
 
 
 def _schemas(operations: list[Operation]) -> tuple[dict[Any, Any], dict[str, Any]]:
-    models: set[tuple[type[BaseModel], str]] = {
+    models: set[tuple[type[BaseModel], JsonSchemaMode]] = {
         (ErrorEnvelope, "serialization"), (Meta, "serialization"), (ListMeta, "serialization")
     }
     for op in operations:
@@ -166,6 +183,7 @@ def build_document(operations: list[Operation]) -> dict[str, Any]:
                 "schema": refs[(op.body, "validation")]}}}
         if op.auth:
             operation["security"] = [{"bearer": []}]
+        operation["x-slos"] = list(op.slos)
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -1,5 +1,6 @@
-"""Who is calling, and may they: `Access.admit` authenticates the caller, then rate limits: per
-user when authenticated, per client address otherwise, and a much stricter per-address bucket
+"""Who is calling, and may they: `Access.admit` identifies the caller (with the features'
+`identify`, when they authenticate anyone), then rate limits: per user when identified, per
+client address otherwise, and a much stricter per-address bucket
 for the auth endpoints. Probes and metrics are never limited. Every limited answer, errors
 included, carries the RateLimit-* headers (the request middleware adds them); a rejection is
 429 `ratelimit.exceeded` with Retry-After."""
@@ -12,14 +13,13 @@ from collections.abc import Awaitable
 from aiohttp import web
 from multidict import istr
 
+from app.composition import Identify
 from app.config import Settings
-from app.domain.auth.models import Principal
 from app.domain.errors import RateLimited
 from app.domain.ratelimit import Decision, Limit, header_seconds
 from app.telemetry.security import SecurityEvents
-from app.web.authn import identify
 from app.web.client import client_address, limit_key
-from app.web.keys import PRINCIPAL, RATE_LIMITER
+from app.web.keys import RATE_LIMITER, REQUEST_CONTEXT
 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
@@ -39,9 +39,12 @@ class Limits:
 
 
 class Access:
-    def __init__(self, limits: Limits, events: SecurityEvents) -> None:
+    def __init__(
+        self, limits: Limits, events: SecurityEvents, identify: Identify | None = None
+    ) -> None:
         self._limits = limits
         self._events = events
+        self._identify = identify
         self._keys: dict[str, str] = {}
         # ("RateLimit-Limit", "<count>") per limit: a handful of values, formatted once.
         self._limit_pairs: dict[int, tuple[str, str]] = {}
@@ -55,21 +58,24 @@ class Access:
             key = self._keys[address] = limit_key(address)
         return key
 
-    def _bucket(self, request: web.Request, principal: Principal | None) -> tuple[str, str, Limit]:
+    def _bucket(self, request: web.Request, user_id: str | None) -> tuple[str, str, Limit]:
         """(scope, key, limit) of this request."""
         if request.method == "POST" and request.path in AUTH_PATHS:
             return "ip", "auth:" + self._address_key(request), self._limits.auth
-        if principal is not None:
-            return "user", "user:" + principal.user_id, self._limits.user
+        if user_id is not None:
+            return "user", "user:" + user_id, self._limits.user
         return "ip", "ip:" + self._address_key(request), self._limits.anonymous
 
     def admit(self, request: web.Request) -> Decision | Awaitable[Decision] | None:
-        """Authenticate, then spend one unit of the caller's budget: the decision (awaitable
+        """Identify, then spend one unit of the caller's budget: the decision (awaitable
         with the shared backend: one database round trip), or None for an unlimited path."""
-        principal = identify(request)
+        identify = self._identify
+        user_id = None if identify is None else identify(request)
+        if user_id is not None:
+            request[REQUEST_CONTEXT].user_id = user_id  # the log lines and spans name the caller
         if request.path in UNLIMITED_PATHS:
             return None
-        _, key, limit = self._bucket(request, principal)
+        _, key, limit = self._bucket(request, user_id)
         return request.app[RATE_LIMITER].hit(key, limit)
 
     def headers(self, decision: Decision) -> tuple[tuple[str, str], ...]:
@@ -87,13 +93,13 @@ class Access:
     def refuse(self, request: web.Request, decision: Decision) -> RateLimited:
         """The 429 for a refused decision, counted (and on the first refusal of the key in its
         window, logged with the client address)."""
-        principal = request.get(PRINCIPAL)
-        scope, _, _ = self._bucket(request, principal)
+        user_id = request[REQUEST_CONTEXT].user_id
+        scope, _, _ = self._bucket(request, user_id)
         self._events.rate_limited(
             scope,
             client_address(request, self._limits.trusted_hops) if decision.first_rejection
             else None,
-            principal.user_id if principal is not None and scope == "user" else None,
+            user_id if scope == "user" else None,
         )
         return RateLimited(headers={
             "Retry-After": str(max(1, header_seconds(decision.retry_after)))})

@@ -17,14 +17,12 @@ import asyncio
 import contextlib
 import signal
 import sys
-from pathlib import Path
 
 from aiohttp import web
 
 from app import __version__
+from app.composition import DatabaseLoader, Features
 from app.config import ConfigError, Settings
-from app.store.backup import load_into
-from app.store.memory import MemoryStore
 from app.telemetry import fields, get_logger
 from app.web.app import create_app
 from app.web.connections import (
@@ -41,7 +39,12 @@ log = get_logger("app")
 EX_CONFIG = 78  # as in app.__main__: the configuration is wrong
 
 
-async def serve(settings: Settings, *, from_backup: Path | None = None) -> None:
+async def serve(
+    settings: Settings, *, features: Features | None = None, database: DatabaseLoader | None = None
+) -> None:
+    """Serve until told to stop. `features`: this service's `app.features` unless given;
+    `database`: opens the database to serve on instead of the configured one (e.g. a backup
+    loaded into memory) and may raise StartupError."""
     try:
         sockets = bind(settings.host, settings.port)
     except ConfigError as exc:
@@ -52,12 +55,8 @@ async def serve(settings: Settings, *, from_backup: Path | None = None) -> None:
     limits = ConnectionLimits.from_settings(
         settings, ensure_fd_budget(settings.http_max_connections))
     try:
-        store = None
-        if from_backup is not None:
-            store = MemoryStore()
-            loaded = await load_into(store, from_backup)
-            log.info("store.loaded_backup", extra=fields(source=str(from_backup), **loaded))
-        app = create_app(settings, store=store)
+        store = None if database is None else await database()
+        app = create_app(settings, store=store, features=features)
         runner = web.AppRunner(
             app,
             handle_signals=False,

@@ -1,6 +1,6 @@
 """Routes that exist only when APP_ENV=test: a slow request (for drain and latency tests), an
-unhandled error (for the 500 path), a JSON echo (for body errors) and a curator-only route (for
-the role guard). Never registered in development or production."""
+unhandled error (for the 500 path) and a JSON echo (for body errors); the example domain adds a
+curator-only route (for the role guard). Never registered in development or production."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import asyncio
 
 from aiohttp import web
 
-from app.domain.auth.models import CURATORS
 from app.domain.errors import ValidationFailed
-from app.web.authn import require
 from app.web.envelope import json_ok, read_json
 from app.web.keys import SETTINGS
 
@@ -35,13 +33,7 @@ async def echo(request: web.Request) -> web.Response:
     return json_ok(request, await read_json(request))
 
 
-async def curators_only(request: web.Request) -> web.Response:
-    principal = require(request, CURATORS)
-    return json_ok(request, {"userId": principal.user_id})
-
-
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/__test__/curators-only", curators_only)
     app.router.add_post("/__test__/echo", echo)
     app.router.add_get("/__test__/slow", slow)
     app.router.add_get("/__test__/boom", boom)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 from app import cli
+from app.bootstrap import open_store
 from app.domain.auth.models import User
 from app.domain.ids import new_id, utcnow
-from app.store import open_store
 from tests.test_cli import parse
 
 NFD = unicodedata.normalize("NFD", "josé@example.org")

@@ -14,7 +14,7 @@ from app.domain.auth.passwords import MAX_WAIT_SECONDS, FailedLoginBudget, Passw
 from app.domain.errors import AuthBusy
 from app.domain.ratelimit import RateLimiter
 from app.web.app import create_app
-from app.web.keys import AUTH
+from app.web.example_keys import AUTH
 from tests.auth.conftest import PASSWORD, AuthClient
 from tests.conftest import make_settings
 from tests.telemetry.test_metrics import samples, scrape

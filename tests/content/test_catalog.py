@@ -7,7 +7,7 @@ import pytest
 from app.domain.content.models import ContentItem
 from app.domain.ids import new_id, utcnow
 from app.identity import NAME
-from app.web.keys import CATALOG
+from app.web.example_keys import CATALOG
 from tests.content.conftest import curation_client
 
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from app.bootstrap import open_store
 from app.domain.content.models import ContentItem, Tag
 from app.domain.ids import new_id, utcnow
-from app.store import open_store
 from app.store.mongo import DEADLINE_MARGIN
 from app.web.app import create_app
 from tests.conftest import make_settings

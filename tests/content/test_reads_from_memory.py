@@ -10,11 +10,11 @@ import time
 import orjson
 
 from app.domain.content.models import ContentItem, ContentQuery, Tag, item_json
+from app.domain.database import StoreUnavailable
 from app.domain.ids import new_id, utcnow
-from app.store.base import StoreUnavailable
 from app.store.memory import MemoryStore
 from app.web.app import create_app
-from app.web.keys import CATALOG
+from app.web.example_keys import CATALOG
 from tests.conftest import make_settings
 from tests.content.conftest import curation_client
 from tests.test_errors import assert_envelope

@@ -1,13 +1,14 @@
-"""CORS for the extension, security headers everywhere, and the request limits."""
+"""CORS for the extension, security headers everywhere, and the request limits, on the core's own
+routes (the example domain's conditional answers: tests/edge/test_catalog_headers.py)."""
 
 import asyncio
 
 import pytest
 
-from app.store.memory import MemoryStore
+from app.store.memory_database import MemoryDatabase
 from app.web.app import create_app
-from app.web.keys import CATALOG
 from tests.conftest import make_settings
+from tests.helpers import core_features
 from tests.test_errors import assert_envelope
 
 EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
@@ -25,7 +26,7 @@ async def client(make_client):
 
 
 async def test_preflight_for_an_allowed_origin(client):
-    response = await client.options("/me", headers={
+    response = await client.options("/openapi.json", headers={
         "Origin": EXTENSION, "Access-Control-Request-Method": "GET",
         "Access-Control-Request-Headers": "authorization",
     })
@@ -38,14 +39,14 @@ async def test_preflight_for_an_allowed_origin(client):
 
 
 async def test_preflight_for_a_foreign_origin_gets_no_cors_headers(client):
-    response = await client.options("/me", headers={
+    response = await client.options("/openapi.json", headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert "Access-Control-Allow-Origin" not in response.headers
     assert "Access-Control-Allow-Methods" not in response.headers
 
 
 async def test_simple_request_from_an_allowed_origin_exposes_headers(client):
-    response = await client.get("/catalog", headers={"Origin": "https://app.example.org"})
+    response = await client.get("/openapi.json", headers={"Origin": "https://app.example.org"})
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.org"
     exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
@@ -55,23 +56,24 @@ async def test_simple_request_from_an_allowed_origin_exposes_headers(client):
 
 
 async def test_foreign_origin_is_served_without_cors_headers(client):
-    response = await client.get("/catalog", headers={"Origin": "https://evil.example"})
+    response = await client.get("/openapi.json", headers={"Origin": "https://evil.example"})
     assert response.status == 200  # CORS is the browser's check
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-async def test_security_headers_on_success_error_404_304_and_429(make_client):
+async def test_security_headers_on_success_error_404_and_429(make_client):
     client = await make_client(RATE_LIMIT_ANON_PER_MINUTE="6")
-    etag = (await client.get("/catalog")).headers["ETag"]
     responses = [
-        await client.get("/catalog"),
+        await client.get("/openapi.json"),
         await client.get("/nope"),
         await client.get("/__test__/boom"),
-        await client.get("/catalog", headers={"If-None-Match": etag}),
+        await client.post("/__test__/echo", data=b"{", headers={
+            "Content-Type": "application/json"}),
+        await client.get("/openapi.json"),
+        await client.get("/openapi.json"),
+        await client.get("/openapi.json"),  # the 7th request: 429
     ]
-    responses.append(await client.get("/meta"))
-    responses.append(await client.get("/meta"))  # the 7th request: 429
-    assert [r.status for r in responses] == [200, 404, 500, 304, 200, 429]
+    assert [r.status for r in responses] == [200, 404, 500, 400, 200, 200, 429]
     for response in responses:
         for name, value in SECURITY.items():
             assert response.headers[name] == value, (response.status, name)
@@ -83,24 +85,24 @@ async def test_hsts_in_production(aiohttp_client):
     settings = make_settings(APP_ENV="production", MONGO_URI="mongodb://db.internal/",
                              JWT_ACCESS_SECRET="Vq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sA",
                              JWT_REFRESH_SECRET="Aq8kZ2pW9xL4mN7rT1yB6cD3fG0hJ5sV")
-    client = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    client = await aiohttp_client(create_app(settings, store=MemoryDatabase(),
+                                             features=core_features()))
     response = await client.get("/health")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-    assert client.app[CATALOG].primed
 
 
 async def test_wrong_content_type_is_415(client):
-    response = await client.post("/auth/login", data="email=a&password=b",
+    response = await client.post("/__test__/echo", data="email=a&password=b",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
     await assert_envelope(response, 415, "request.unsupported_media_type")
-    response = await client.post("/auth/login", data=b'{"email": "a@b.io"}')
+    response = await client.post("/__test__/echo", data=b'{"email": "a@b.io"}')
     await assert_envelope(response, 415, "request.unsupported_media_type")
 
 
 async def test_oversized_body_is_refused_before_it_is_read(client):
     # Announce 10 MiB, send a few bytes, and wait: the answer must come without the rest.
     reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    writer.write(b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    writer.write(b"POST /__test__/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 10485760\r\n\r\n{\"email\":")
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
@@ -111,16 +113,16 @@ async def test_oversized_body_is_refused_before_it_is_read(client):
 
 async def test_deeply_nested_json_is_a_clean_400(client):
     body = "[" * 2000 + "]" * 2000
-    response = await client.post("/auth/login", data=body,
+    response = await client.post("/__test__/echo", data=body,
                                  headers={"Content-Type": "application/json"})
     await assert_envelope(response, 400, "request.malformed_json")
 
 
 async def test_edge_header_names_go_out_in_their_canonical_case(client):
     # Names are prebuilt as case-insensitive keys; what goes on the wire keeps their case.
-    response = await client.get("/catalog", headers={"Origin": EXTENSION})
+    response = await client.get("/openapi.json", headers={"Origin": EXTENSION})
     names = {name.decode() for name, _ in response.raw_headers}
     assert {"X-Request-Id", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options",
             "Content-Security-Policy", "Vary", "Access-Control-Allow-Origin",
             "Access-Control-Expose-Headers", "RateLimit-Limit", "RateLimit-Remaining",
-            "RateLimit-Reset", "ETag", "Cache-Control", "Content-Type"} <= names
+            "RateLimit-Reset", "Content-Type"} <= names

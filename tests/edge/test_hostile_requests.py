@@ -1,9 +1,9 @@
 """Hostile requests over a raw socket (client libraries refuse to send most of these bytes): no
-credential, however malformed, and no client that goes away, is ever a 500."""
+credential, however malformed, and no client that goes away, is ever a 500. (Bytes that are not
+HTTP, and bodies that break, are the core's: tests/edge/test_hostile_bytes.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -14,39 +14,10 @@ import pytest
 from app.identity import NAME
 from app.web.app import create_app
 from tests.conftest import TEST_ENV, make_settings
+from tests.edge.test_hostile_bytes import get, raw
 from tests.test_errors import assert_envelope
 
 ACCESS_SECRET = TEST_ENV["JWT_ACCESS_SECRET"]
-
-
-async def raw(port: int, data: bytes, *, close_after_send: bool = False,
-              timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    """Send bytes as they are; the status, headers and body of the answer (0 when none)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(data)
-        await writer.drain()
-        if close_after_send:
-            return 0, {}, b""
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        body = await asyncio.wait_for(reader.readexactly(length), timeout) if length else b""
-        return status, headers, body
-    finally:
-        writer.close()
-
-
-def get(path: str, *headers: bytes, method: bytes = b"GET") -> bytes:
-    lines = [method + b" " + path.encode() + b" HTTP/1.1", b"Host: 127.0.0.1", *headers,
-             b"Connection: close", b"", b""]
-    return b"\r\n".join(lines)
 
 
 def b64(value: bytes) -> bytes:
@@ -152,9 +123,9 @@ async def test_a_well_formed_forged_token_is_the_control(server):
     assert status == 200, body
 
 
-async def test_head_works_on_get_routes(aiohttp_client):
+async def test_head_works_on_the_example_routes(aiohttp_client):
     client = await aiohttp_client(create_app(make_settings()))
-    for path in ("/catalog", "/content", "/meta", "/health"):
+    for path in ("/catalog", "/content", "/meta"):
         got = await client.get(path)
         head = await client.head(path)
         assert head.status == got.status == 200, path
@@ -188,57 +159,3 @@ async def test_login_error_answers_carry_the_auth_bucket_headers(aiohttp_client)
         "Content-Type": "application/json"})
     await assert_envelope(response, 400, "request.malformed_json")
     assert response.headers["RateLimit-Limit"] == "5"
-
-
-@pytest.mark.parametrize("header", [
-    b"Authorization: Bearer eyJfragmentOfAToken\x01\x02",
-    b"Authorization: Bearer eyJfragmentOfAToken" + b"A" * 9000,
-    b"X-Api-Key: eyJfragmentOfAToken\x7f",
-])
-def test_bytes_that_are_not_http_get_the_envelope_without_an_echo(header):
-    # The real server (its connection handler answers these, not the app's middlewares).
-    from tests.service import ServiceProcess
-
-    with ServiceProcess() as service:
-        status, headers, body = asyncio.run(raw(service.port, get("/catalog", header)))
-    output = service.output()  # after the stop: every line written, the last included
-    assert status == 400
-    error = json.loads(body)
-    assert error["error"]["code"] == "validation.failed"
-    assert headers["x-request-id"] == error["meta"]["requestId"]
-    assert b"fragmentOfAToken" not in body
-    assert "fragmentOfAToken" not in output and "request.malformed_http" in output
-
-
-@pytest.mark.parametrize("body", [
-    # A bad chunk after the body began: aiohttp never tells the reader, which waited forever.
-    (b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n", b"zz\r\n\r\n"),
-    # A body that says gzip and is not.
-    (b"Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\n", b"abcd"),
-    (b"Content-Encoding: deflate\r\nContent-Length: 4\r\n\r\n", b"abcd"),
-])
-def test_a_body_whose_framing_or_encoding_breaks_is_400_at_once(body):
-    from tests.service import ServiceProcess
-
-    async def send(port: int) -> bytes:
-        head, rest = body
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(b"POST /auth/logout HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Type: application/json\r\n" + head)
-            await writer.drain()
-            await asyncio.sleep(0.2)
-            writer.write(rest)
-            await writer.drain()
-            return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        finally:
-            writer.close()
-
-    with ServiceProcess() as service:
-        answer = asyncio.run(send(service.port))
-    assert answer.startswith(b"HTTP/1.1 400"), answer
-    lines = service.log_lines()
-    assert not [line for line in lines if line["level"] == "error"], lines
-    (access,) = [line for line in lines if line["msg"] == "request.completed"
-                 and line.get("route") == "POST /auth/logout"]
-    assert access["statusCode"] == 400

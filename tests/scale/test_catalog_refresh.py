@@ -7,10 +7,10 @@ import time
 
 from pymongo import monitoring
 
+from app.bootstrap import open_store
 from app.domain.content.catalog import CatalogCache
 from app.domain.content.models import ContentItem, Tag
 from app.domain.ids import new_id, utcnow
-from app.store import open_store
 
 
 class Commands(monitoring.CommandListener):

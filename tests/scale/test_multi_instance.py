@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.identity import NAME
+from generate.spec import load_context
 from tests.auth.conftest import PASSWORD
 from tests.conftest import free_port, require_or_skip
 from tests.helpers import call, wait_until
@@ -88,6 +89,7 @@ def test_two_instances_behind_nginx(mongo_server, tmp_path):
         APP_ENV="test", MONGO_URI=database.uri, MONGO_DB="scale", RATE_LIMIT_BACKEND="mongo",
         RATE_LIMIT_ANON_PER_MINUTE=str(LIMIT), TRUST_PROXY_HOPS="1",
         CATALOG_REFRESH_SECONDS=str(REFRESH_SECONDS), DEPENDENCY_PING_SECONDS="0.5",
+        MONGO_TIMEOUT_MS="300",  # step 3's outage answers quickly
         BOOTSTRAP_ADMIN_EMAIL="scale@example.org", BOOTSTRAP_ADMIN_PASSWORD=PASSWORD,
     )
     a, b = ServiceProcess(**env), ServiceProcess(**env)
@@ -127,20 +129,26 @@ def test_two_instances_behind_nginx(mongo_server, tmp_path):
         convergence = time.monotonic() - created
         assert convergence <= REFRESH_SECONDS + 1
 
-        # 3. The SLO rules aggregate both instances: 500s on A only, traffic on both.
+        # 3. The SLO rules aggregate both instances: 5xx on A only, traffic on both. The
+        # database goes away: /me (it reads the user) answers 503 on A, /catalog is served from
+        # memory on both (the shared limiter lets requests through).
+        database.kill()
         for _round in range(3):  # rounds, scrapes apart: rate() needs a series to grow
             for n in range(10):
                 other = {"X-Forwarded-For": f"192.0.2.{20 + n}"}
-                call(a.url + "/__test__/boom", headers=other)
+                if n < 3:
+                    call(a.url + "/me", headers={**auth, **other})
                 call(a.url + "/catalog", headers=other)
                 call(b.url + "/catalog", headers=other)
             time.sleep(3)
+        # The same SLI by hand, over the routes in the availability SLO (alerts/slo.yml's).
+        routes = load_context().selector("availability")
 
         def aggregated() -> tuple[float, float] | None:
             recorded = prometheus.query("job:slo_errors_per_request:ratio_rate5m")
             adhoc = prometheus.query(
-                f'sum(rate(http_requests_total{{job="{NAME}",status=~"5.."}}[5m]))'
-                f' / sum(rate(http_requests_total{{job="{NAME}"}}[5m]))')
+                f'sum(rate(http_requests_total{{job="{NAME}",{routes},status=~"5.."}}[5m]))'
+                f' / sum(rate(http_requests_total{{job="{NAME}",{routes}}}[5m]))')
             instances = prometheus.query('count by (instance) (http_requests_total)')
             if len(recorded) == 1 and adhoc and len(instances) == 2:
                 value = float(recorded[0]["value"][1])
@@ -150,6 +158,10 @@ def test_two_instances_behind_nginx(mongo_server, tmp_path):
 
         recorded, adhoc = wait_until(aggregated, 20, "one aggregated SLI over both instances")
         assert abs(recorded - adhoc) < 0.05
+        database.start()
+        for instance in (a, b):
+            wait_until(lambda i=instance: _answers(i.url + "/health"), 15,
+                       "the database to be back")
 
         # 4. One instance stops; the other keeps serving through nginx; the alert fires.
         b.stop()

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
+from app.bootstrap import open_store
 from app.domain.content.catalog import CatalogCache
 from app.domain.content.models import ContentItem, ContentQuery
+from app.domain.database import StoreUnavailable
 from app.domain.ids import new_id, utcnow
-from app.store import open_store
-from app.store.base import StoreUnavailable
 
 
 class Meta:

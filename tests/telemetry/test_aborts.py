@@ -9,7 +9,7 @@ import sentry_sdk
 
 from app.web.app import create_app
 from tests.conftest import make_settings
-from tests.edge.test_hostile_requests import raw
+from tests.edge.test_hostile_bytes import raw
 from tests.telemetry.test_metrics import samples
 from tests.telemetry.test_traces_and_sentry import wait_for
 

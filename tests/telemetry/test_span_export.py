@@ -15,7 +15,8 @@ from tests.conftest import make_settings
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
-ATTRIBUTES = {"http.request.method": "GET", "http.route": "/catalog", "url.path": "/catalog"}
+ATTRIBUTES = {"http.request.method": "GET", "http.route": "/openapi.json",
+              "url.path": "/openapi.json"}
 
 
 def tracing(sampler: str, ratio: str = "1") -> Tracing:
@@ -26,7 +27,7 @@ def tracing(sampler: str, ratio: str = "1") -> Tracing:
 
 def sampled(t: Tracing, flags: str | None, trace_id: str = TRACE_ID) -> bool:
     headers = {} if flags is None else {"traceparent": f"00-{trace_id}-{PARENT_ID}-{flags}"}
-    span, token = t.start_server_span("GET /catalog", headers, dict(ATTRIBUTES))
+    span, token = t.start_server_span("GET /openapi.json", headers, dict(ATTRIBUTES))
     if span is None:
         return False
     t.finish_server_span(span, token, 200, None)
@@ -71,7 +72,7 @@ async def traced(aiohttp_client, otlp):
 
 
 async def test_server_spans_follow_the_http_conventions(traced, otlp):
-    ok = await traced.get("/catalog", headers={"User-Agent": "probe/1.0"})
+    ok = await traced.get("/openapi.json", headers={"User-Agent": "probe/1.0"})
     boom = await traced.get("/__test__/boom", params={"detail": "password=hunter2-hunter2"})
     missing = await traced.get("/no/such/path")
     assert (ok.status, boom.status, missing.status) == (200, 500, 404)
@@ -79,11 +80,11 @@ async def test_server_spans_follow_the_http_conventions(traced, otlp):
     spans = {s["attributes"]["request.id"]: s for s in otlp.spans}
 
     span = spans[ok.headers["X-Request-Id"]]
-    assert span["name"] == "GET /catalog"
+    assert span["name"] == "GET /openapi.json"
     assert span["kind"] == 2 and span["status"] == 0  # SERVER, UNSET
     attributes = span["attributes"]
     assert attributes["http.request.method"] == "GET"
-    assert attributes["http.route"] == "/catalog" and attributes["url.path"] == "/catalog"
+    assert attributes["http.route"] == "/openapi.json" and attributes["url.path"] == "/openapi.json"
     assert attributes["url.scheme"] == "http"
     assert attributes["network.protocol.version"] == "1.1"
     assert attributes["server.address"] == "127.0.0.1"
@@ -117,7 +118,7 @@ async def test_the_standard_resource_and_header_variables_are_honoured(aiohttp_c
         OTEL_EXPORTER_OTLP_TRACES_HEADERS="x-tenant=b",
     ))
     client = await aiohttp_client(app)
-    assert (await client.get("/catalog")).status == 200
+    assert (await client.get("/openapi.json")).status == 200
     await app[TELEMETRY].tracing.flush()
     (span,) = otlp.spans
     assert span["resource"]["k8s.pod.name"] == "api-7d9f"
@@ -134,7 +135,7 @@ async def test_shutdown_exports_what_is_queued(aiohttp_client, otlp):
     app[TELEMETRY].tracing.exporter.interval = 3600  # only the shutdown can send them
     client = await aiohttp_client(app)
     for _ in range(5):
-        await client.get("/catalog")
+        await client.get("/openapi.json")
     assert app[TELEMETRY].tracing.exporter.pending == 5
     await client.close()  # the cleanup contexts run, as on SIGTERM
     assert len(otlp.spans) == 5
@@ -154,7 +155,7 @@ async def test_a_collector_that_is_down_costs_one_log_line_and_counted_drops(aio
     tracing = client.app[TELEMETRY].tracing
     for _ in range(3):
         for _ in range(4):
-            assert (await client.get("/catalog")).status == 200
+            assert (await client.get("/openapi.json")).status == 200
         await tracing.flush()
     assert tracing.exporter.dropped == 12 and tracing.exporter.pending == 0
     assert len(logs.find("traces.export_failed")) == 1
@@ -188,7 +189,7 @@ async def test_a_collector_reply_is_never_inflated_nor_read_whole(aiohttp_server
         OTEL_TRACES_SAMPLER="always_on")))
     tracing = client.app[TELEMETRY].tracing
     for _ in range(2):
-        assert (await client.get("/catalog")).status == 200
+        assert (await client.get("/openapi.json")).status == 200
         await tracing.flush()
     assert (tracing.exporter.exported, tracing.exporter.dropped) == (2, 0)
     assert len(seen) == 2 and "accept-encoding" not in seen[0]
@@ -214,7 +215,7 @@ async def test_a_slow_collector_is_said_once_when_spans_are_dropped(logs):
 ])
 def test_the_host_header_never_fails_the_span(host, address, port):
     t = tracing("always_on")
-    span, token = t.start_server_span("GET /catalog", {"Host": host}, dict(ATTRIBUTES))
+    span, token = t.start_server_span("GET /openapi.json", {"Host": host}, dict(ATTRIBUTES))
     assert span is not None
     assert span.attributes["server.address"] == address
     assert span.attributes.get("server.port") == port
@@ -228,7 +229,7 @@ def test_a_failed_database_command_names_its_error():
 
     t = tracing("always_on")
     listener = CommandTelemetry(None, t)
-    server, token = t.start_server_span("GET /catalog", {}, dict(ATTRIBUTES))
+    server, token = t.start_server_span("GET /openapi.json", {}, dict(ATTRIBUTES))
     command = SimpleNamespace(command_name="find", command={"find": "content"},
                               database_name="catalog", request_id=7,
                               connection_id=("db", 27017), duration_micros=1500,

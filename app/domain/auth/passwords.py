@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -81,7 +81,7 @@ class Passwords:
         future.add_done_callback(self._finished)
         return await asyncio.shield(future)
 
-    def _finished(self, _future: asyncio.Future[object]) -> None:
+    def _finished(self, _future: asyncio.Future[Any]) -> None:
         self.in_use -= 1
         self._slots.release()
 

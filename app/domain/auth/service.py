@@ -32,7 +32,7 @@ from app.domain.errors import (
 )
 from app.domain.ids import new_id, utcnow
 from app.domain.ratelimit import header_seconds
-from app.store.base import Store
+from app.domain.store import Store
 
 
 class AuthEvents(Protocol):

@@ -22,7 +22,7 @@ import orjson
 
 from app.domain.content.models import ContentQuery
 from app.domain.content.snapshot import ContentSnapshot
-from app.store.base import Store
+from app.domain.store import Store
 
 log = logging.getLogger("app.content")
 

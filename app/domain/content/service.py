@@ -13,7 +13,7 @@ from app.domain.content.snapshot import ContentSnapshot, Page, item_bytes
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.events import CONTENT_CHANGED, TAG_RENAMED, EventBus
 from app.domain.ids import is_id, new_id, utcnow
-from app.store.base import Store
+from app.domain.store import Store
 
 # PATCH fields: wire name -> ContentItem field (a null thumbnailUrl clears it).
 _PATCHABLE = (("title", "title"), ("url", "url"), ("thumbnailUrl", "thumbnail_url"),

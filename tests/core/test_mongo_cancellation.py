@@ -1,8 +1,8 @@
-"""The store never cancels the driver. A caller that stops waiting (the store's own deadline, a
-probe's timeout, a client that left) leaves the operation to end at the driver's deadline: on
-Python 3.11 a cancellation landing inside pymongo's server selection could leave its topology lock
-held for good, and the service never saw the database come back (app/store/mongo_calls.py). The
-shared rate limiter goes through the same boundary."""
+"""The MongoDB adapter never cancels the driver. A caller that stops waiting (the adapter's own
+deadline, a probe's timeout, a client that left) leaves the operation to end at the driver's
+deadline: on Python 3.11 a cancellation landing inside pymongo's server selection could leave its
+topology lock held for good, and the service never saw the database come back
+(app/store/mongo_calls.py). The shared rate limiter goes through the same boundary."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from app.domain.database import StoreUnavailable
 from app.domain.ratelimit import Limit
-from app.store.base import StoreUnavailable
-from app.store.mongo import DEADLINE_MARGIN, MongoStore
+from app.store.mongo_database import DEADLINE_MARGIN
 from app.store.ratelimit_mongo import MongoRateLimiter
+from tests.core.things import Things
 
 TIMEOUT_MS = 200
 SLOW = 0.6  # well past the timeout and the margin
@@ -49,11 +50,11 @@ class SlowCollection:
 
 
 @pytest.fixture
-async def slow_store() -> AsyncIterator[tuple[MongoStore, SlowCollection]]:
+async def slow_store() -> AsyncIterator[tuple[Things, SlowCollection]]:
     # The client connects lazily: nothing listens here, and nothing is asked of it.
-    store = MongoStore("mongodb://127.0.0.1:9/", "t", timeout_ms=TIMEOUT_MS)
+    store = Things("mongodb://127.0.0.1:9/", "t", timeout_ms=TIMEOUT_MS)
     collection = SlowCollection()
-    store._content = collection
+    store._things = collection
     yield store, collection
     await store.close()
 
@@ -64,16 +65,16 @@ async def test_the_caller_stops_waiting_at_the_deadline_and_the_driver_is_not_ca
     store, collection = slow_store
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as caught:
-        await store.get_content("x")
+        await store.get_thing("x")
     assert time.monotonic() - started < TIMEOUT_MS / 1000 + DEADLINE_MARGIN + SLACK
-    assert caught.value.operation == "content.find"
+    assert caught.value.operation == "things.find"
     await asyncio.sleep(SLOW)
     assert (collection.started, collection.finished, collection.cancelled) == (1, 1, 0)
 
 
 async def test_a_cancelled_caller_leaves_the_driver_running(slow_store):
     store, collection = slow_store
-    caller = asyncio.create_task(store.get_content("x"))
+    caller = asyncio.create_task(store.get_thing("x"))
     await asyncio.sleep(0.05)
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -86,7 +87,7 @@ async def test_an_outer_timeout_leaves_the_driver_running(slow_store):
     """As /ready does: asyncio.wait_for around a store call, shorter than the call."""
     store, collection = slow_store
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(store.get_content("x"), 0.05)
+        await asyncio.wait_for(store.get_thing("x"), 0.05)
     await asyncio.sleep(SLOW)
     assert (collection.started, collection.finished, collection.cancelled) == (1, 1, 0)
 
@@ -94,7 +95,7 @@ async def test_an_outer_timeout_leaves_the_driver_running(slow_store):
 async def test_close_waits_for_operations_still_running(slow_store):
     store, collection = slow_store
     with pytest.raises(StoreUnavailable):
-        await store.get_content("x")
+        await store.get_thing("x")
     await store.close()
     assert (collection.finished, collection.cancelled) == (1, 0)
 

@@ -1,5 +1,6 @@
-"""The store's boundary: every driver failure is either StoreUnavailable with a short reason, a
-Conflict, or a programming error that keeps raising; and the reason never carries the URI."""
+"""The MongoDB adapter's boundary: every driver failure is either StoreUnavailable with a short
+reason, a Conflict, or a programming error that keeps raising; and the reason never carries the
+URI. Preparation (indexes, capabilities) runs once and never holds the start up."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
+from app.domain.database import StoreUnavailable
 from app.domain.errors import Conflict
-from app.store import mongo
-from app.store.base import StoreUnavailable
-from app.store.mongo import MongoStore
+from app.store import mongo_database
 from app.store.mongo_errors import failure_reason
+from tests.core.things import Things
 from tests.mongo_server import FerretDB
 
 PASSWORD = "pw-canary-7Qx"
@@ -91,7 +92,7 @@ class RaisingCollection:
 @pytest.fixture
 async def unconnected_store():
     # The client connects lazily: nothing listens here, and nothing is asked of it.
-    store = MongoStore(f"mongodb://catalog:{PASSWORD}@127.0.0.1:9/", "t", timeout_ms=500)
+    store = Things(f"mongodb://catalog:{PASSWORD}@127.0.0.1:9/", "t", timeout_ms=500)
     yield store
     await store.close()
 
@@ -99,12 +100,12 @@ async def unconnected_store():
 async def test_refused_credentials_become_store_unavailable(unconnected_store):
     reasons: list[str] = []
     unconnected_store.on_failure(reasons.append)
-    unconnected_store._content = RaisingCollection(
+    unconnected_store._things = RaisingCollection(
         OperationFailure("Authentication failed.", code=18,
                          details={"ok": 0, "code": 18, "codeName": "AuthenticationFailed"}))
     with pytest.raises(StoreUnavailable) as caught:
-        await unconnected_store.get_content("x")
-    assert (caught.value.reason, caught.value.operation) == ("authentication", "content.find")
+        await unconnected_store.get_thing("x")
+    assert (caught.value.reason, caught.value.operation) == ("authentication", "things.find")
     assert reasons == ["authentication"]
     assert caught.value.code == "dependency.unavailable"
     assert PASSWORD not in caught.value.message and "mongodb://" not in caught.value.message
@@ -113,16 +114,16 @@ async def test_refused_credentials_become_store_unavailable(unconnected_store):
 async def test_a_bad_query_keeps_raising(unconnected_store):
     reasons: list[str] = []
     unconnected_store.on_failure(reasons.append)
-    unconnected_store._content = RaisingCollection(OperationFailure("unknown operator", code=2))
+    unconnected_store._things = RaisingCollection(OperationFailure("unknown operator", code=2))
     with pytest.raises(OperationFailure):
-        await unconnected_store.get_content("x")
+        await unconnected_store.get_thing("x")
     assert reasons == []  # a bug is not an outage
 
 
 async def test_a_duplicate_stays_a_conflict(unconnected_store):
-    unconnected_store._content = RaisingCollection(DuplicateKeyError("E11000", code=11000))
+    unconnected_store._things = RaisingCollection(DuplicateKeyError("E11000", code=11000))
     with pytest.raises(Conflict):
-        await unconnected_store.get_content("x")
+        await unconnected_store.get_thing("x")
 
 
 def _with_credentials(uri: str, user: str, password: str) -> str:
@@ -136,7 +137,7 @@ async def test_a_server_refusing_the_credentials_is_unavailable(mongo_server, lo
     a MongoDB answers to a wrong password."""
     if not isinstance(mongo_server, FerretDB):
         pytest.skip("a MongoDB with users would accept or refuse as configured; FerretDB refuses")
-    store = MongoStore(_with_credentials(mongo_server.uri, "catalog", PASSWORD), "refused",
+    store = Things(_with_credentials(mongo_server.uri, "catalog", PASSWORD), "refused",
                        timeout_ms=500)
     reasons: list[str] = []
     store.on_failure(reasons.append)
@@ -147,7 +148,7 @@ async def test_a_server_refusing_the_credentials_is_unavailable(mongo_server, lo
                 await store.ping(0.5)
             assert caught.value.reason == "authentication"
         with pytest.raises(StoreUnavailable) as caught:
-            await store.get_content("x")
+            await store.get_thing("x")
         assert caught.value.reason == "authentication"
     finally:
         await store.close()
@@ -156,7 +157,7 @@ async def test_a_server_refusing_the_credentials_is_unavailable(mongo_server, lo
 
 
 async def test_preparation_runs_once_however_many_ask(mongo_settings, monkeypatch):
-    store = MongoStore(mongo_settings.mongo_uri.reveal(), mongo_settings.mongo_db,
+    store = Things(mongo_settings.mongo_uri.reveal(), mongo_settings.mongo_db,
                        timeout_ms=2000)
     running, runs, overlapped = 0, 0, False
     real = store._prepare
@@ -174,8 +175,8 @@ async def test_preparation_runs_once_however_many_ask(mongo_settings, monkeypatc
         await asyncio.gather(store.connect(), store.prepare(), store.prepare(), store.prepare())
         await store.prepare()
         assert (runs, overlapped) == (1, False)
-        names = {i["name"] async for i in await store._users.list_indexes()}
-        assert "email_1" in names
+        names = {i["name"] async for i in await store._things.list_indexes()}
+        assert "name_1" in names
     finally:
         await store._client.drop_database(mongo_settings.mongo_db)
         await store.close()
@@ -183,8 +184,8 @@ async def test_preparation_runs_once_however_many_ask(mongo_settings, monkeypatc
 
 async def test_a_slow_preparation_holds_neither_the_start_nor_the_ping(mongo_settings,
                                                                       monkeypatch):
-    monkeypatch.setattr(mongo, "PREPARE_START_WAIT", 0.2)
-    store = MongoStore(mongo_settings.mongo_uri.reveal(), mongo_settings.mongo_db,
+    monkeypatch.setattr(mongo_database, "PREPARE_START_WAIT", 0.2)
+    store = Things(mongo_settings.mongo_uri.reveal(), mongo_settings.mongo_db,
                        timeout_ms=1000)
     release = asyncio.Event()
     real = store._prepare

@@ -1,33 +1,19 @@
-"""The storage port: what the service needs from a database, whatever the database is.
+"""The example domain's storage port: the `Database` the core knows, plus the collections of
+accounts, refresh tokens, tags and content. It belongs to the domain code that calls it.
 
-Adapters raise `StoreUnavailable` (a `DependencyUnavailable`) for every failure that means the
-database cannot serve (not answering within the bounded timeout, refusing the credentials, no
-primary, ...) and `Conflict` on a duplicate unique value; anything else is a programming error and
-keeps raising. No other driver exception crosses this boundary. Every method is atomic on its
-own; nothing here is read-then-write.
+Adapters raise `StoreUnavailable` when the database cannot serve (see `app.domain.database`) and
+`Conflict` on a duplicate unique value; anything else is a programming error and keeps raising.
+Every method is atomic on its own; nothing here is read-then-write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from app.domain.auth.models import RefreshToken, User
 from app.domain.content.models import ContentItem, ContentQuery, Tag
-from app.domain.errors import DependencyUnavailable
-from app.domain.ratelimit import Limiter
-
-
-class StoreUnavailable(DependencyUnavailable):
-    """The database cannot serve. `reason` is a short fixed word for operators (unreachable,
-    timeout, authentication, authorization, not_primary, write_concern, transient, ...), never
-    the driver's message: that may name hosts, and clients see only the generic message."""
-
-    def __init__(self, reason: str, operation: str) -> None:
-        super().__init__()
-        self.reason = reason
-        self.operation = operation
+from app.domain.database import Database
 
 
 class UserStore(Protocol):
@@ -106,22 +92,6 @@ class ContentStore(Protocol):
         its cached catalog is stale (instead of rebuilding it to find out)."""
 
 
-class Store(UserStore, RefreshTokenStore, ContentStore, Protocol):
-    name: str
-
-    async def connect(self) -> None:
-        """Prepare the adapter (indexes, capabilities). Must not fail when the database is down
-        or refuses the credentials: the service starts unready, the adapter keeps preparing in
-        the background, and the service recovers when the database comes back."""
-
-    async def ping(self, timeout: float) -> None:
-        """Round-trip to the database within `timeout` seconds or raise StoreUnavailable."""
-
-    def on_failure(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call `listener(reason)` whenever an operation raises StoreUnavailable (pings excepted:
-        their caller sees the failure). Returns the function that stops it."""
-
-    async def close(self) -> None: ...
-
-    def shared_rate_limiter(self) -> Limiter:
-        """A rate limiter whose counts every instance on this store shares."""
+@runtime_checkable  # the example's wiring checks that the database it is given is a Store
+class Store(Database, UserStore, RefreshTokenStore, ContentStore, Protocol):
+    """Everything the example domain keeps, on the database the core connects and watches."""
