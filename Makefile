@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean generate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,15 +12,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# A project made from the template starts without the files derived from its service.yml and
+# routes (copier.yml): its first `make run` or `make test` writes them. Only when missing: a stale
+# one fails the tests instead of being silently rewritten.
+DERIVED := alerts/slo.yml
+$(DERIVED): | $(STAMP)
+	$(BIN)/python -m generate
+
+run: $(STAMP) | $(DERIVED)
 	$(BIN)/python -m app
 
 # The Mongo store tests run on FerretDB, built once per machine from the Go module proxy (cached
 # by content hash); without Go they skip and say why. MONGO_TEST_URI points them at a real MongoDB.
-# The fault matrix (tests/faults) puts Toxiproxy, built and cached the same way, in front of it.
-test: $(STAMP)
+# The fault matrix (tests/faults) puts Toxiproxy, built and cached the same way, in front of it;
+# Sloth (tests/sloth), built the same way, validates slo/sloth.yml.
+test: $(STAMP) | $(DERIVED)
 	FERRETDB_BIN="$$(tests/ferretdb/build.sh || true)" \
 	TOXIPROXY_BIN="$$(tests/toxiproxy/build.sh || true)" \
+	SLOTH_BIN="$$(tests/sloth/build.sh || true)" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The load benchmark (bench/run.py): wrk from Debian, the FastAPI peer in its own venv, and the
@@ -41,7 +50,13 @@ bench/.venv-package/.installed: pyproject.toml
 	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench dashboards deploy
+	$(BIN)/ruff check .
+	$(BIN)/mypy app
+
+# Everything derived from service.yml and the route table (alerts and their promtool tests,
+# dashboards, the PrometheusRule, prometheus.yml, the Sloth spec); `--check` names stale files.
+generate: $(STAMP)
+	$(BIN)/python -m generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache
