@@ -42,7 +42,7 @@ RENDERED = (
 
 def context(spec: Mapping[str, Any]) -> dict[str, Any]:
     """copier's answers, as this repository's service.yml gives them. This repository is the
-    template with the example domain."""
+    template itself, with the example domain."""
     slos = spec["slos"]
     return {
         "service_name": spec["name"],
@@ -51,6 +51,7 @@ def context(spec: Mapping[str, Any]) -> dict[str, Any]:
         "latency_threshold_seconds": slos["latency"]["threshold_seconds"],
         "latency_objective": slos["latency"]["objective"],
         "include_example_domain": True,
+        "template_repository": True,
     }
 
 
