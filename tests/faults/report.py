@@ -1,4 +1,5 @@
-"""The matrix as a markdown table, written into docs/operations.md between two markers."""
+"""The matrix as a markdown table, written into docs/operations.md (and the .jinja source it is
+rendered from) between two markers."""
 
 from __future__ import annotations
 
@@ -71,6 +72,6 @@ def write_section(path: Path, table: str) -> None:
         text = before + block + rest.split(END, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n## Fault matrix\n\n" + block + "\n"
-    tmp = path.with_suffix(".md.tmp")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
