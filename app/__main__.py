@@ -21,7 +21,9 @@ EX_CONFIG = 78
 
 
 def _parser(features: Features) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description=f"{NAME}: {DESCRIPTION}")
+    # argparse %-formats the description (%(prog)s): a literal % must be written %%.
+    description = f"{NAME}: {DESCRIPTION}".replace("%", "%%")
+    parser = argparse.ArgumentParser(prog="python -m app", description=description)
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="run the HTTP server (the default)")
     if features.cli is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -23,14 +23,20 @@ from app.domain.database import Database
 if TYPE_CHECKING:
     from pymongo.monitoring import CommandListener
 
-    # The sub-command registry of `python -m app` (argparse's `add_subparsers()`).
-    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
-
 # The user id of the authenticated caller, or None (anonymous); it may keep more about the caller
 # on the request for the handlers (the example keeps its principal).
 Identify = Callable[[web.Request], str | None]
 # Opens the database `serve` uses instead of the configured one, on the running loop.
 DatabaseLoader = Callable[[], Awaitable[Database]]
+
+
+class Commands(Protocol):
+    """The sub-command registry of `python -m app`: what argparse's `add_subparsers()` returns
+    (its class is private), as far as the features use it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """A new sub-command `name`; `kwargs` as `argparse.ArgumentParser` takes them, and
+        `help` and `aliases`."""
 
 
 class OperatorCli(Protocol):

@@ -91,6 +91,15 @@ class Needs:
     # BOOTSTRAP_ADMIN_EMAIL + _PASSWORD, checked by these rules. Unneeded, they are not read.
     accounts: AccountRules | None = None
 
+    def unmet(self, wanted: Needs) -> tuple[str, ...]:
+        """The variables `wanted` needs that a reading for these needs leaves unread."""
+        unread: list[str] = []
+        if wanted.jwt_secrets and not self.jwt_secrets:
+            unread += ["JWT_ACCESS_SECRET", "JWT_REFRESH_SECRET"]
+        if wanted.accounts is not None and self.accounts != wanted.accounts:
+            unread += ["BOOTSTRAP_ADMIN_EMAIL", "BOOTSTRAP_ADMIN_PASSWORD"]
+        return tuple(unread)
+
 
 CORE = Needs()  # the core alone needs nothing more
 
@@ -164,6 +173,9 @@ class Settings:
     otel_exporter_headers: tuple[tuple[str, Secret], ...] = ()
     # Non-fatal findings (e.g. generated secrets) to log once logging is configured.
     warnings: tuple[str, ...] = ()
+    # What the environment was read for (load_settings' `needs`): create_app checks it covers
+    # the features' needs, so production never serves the example with throwaway JWT secrets.
+    needs: Needs = CORE
 
     @property
     def uses_memory_store(self) -> bool:
@@ -373,6 +385,17 @@ def _rate_limit_backend(env: _Reader, mongo_uri: Secret | None) -> str:
     return backend
 
 
+def check_needs(settings: Settings, needs: Needs) -> None:
+    """Raise ConfigErrors when production `settings` were read without what features with
+    these `needs` need (e.g. read for the core's needs, they hold throwaway JWT secrets)."""
+    unread = settings.needs.unmet(needs)
+    if unread and settings.app_env == "production":
+        raise ConfigErrors([ConfigError(name, (
+            "needed by the service's features but not read: these settings were loaded for "
+            "other needs; load them with load_settings(needs=features.settings_needs)"
+        )) for name in unread])
+
+
 def load_settings(environ: Mapping[str, str] | None = None, *, needs: Needs = CORE) -> Settings:
     """Parse and validate the environment (the process's own unless given) for a service whose
     features have these `needs`; raise ConfigErrors listing every problem: unknown names first,
@@ -444,6 +467,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, needs: Needs = CO
         auth_hash_queue_max=env.integer("AUTH_HASH_QUEUE_MAX", 16, low=0, high=10_000),
         auth_account_failures_per_15_minutes=env.integer(
             "AUTH_ACCOUNT_FAILURES_PER_15_MINUTES", 10, low=1, high=1_000_000),
+        needs=needs,
         sentry_dsn=_sentry_dsn(env),
         sentry_environment=env.raw("SENTRY_ENVIRONMENT"),
         sentry_traces_sample_rate=env.number("SENTRY_TRACES_SAMPLE_RATE", 0.0, low=0, high=1),

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from app import __version__
 from app.composition import Features, service_features
-from app.config import Settings
+from app.config import Settings, check_needs
 from app.dependency import DependencyState, ping_forever
 from app.domain.database import Database
 from app.domain.ratelimit import RateLimiter
@@ -93,8 +93,11 @@ def create_app(
     settings: Settings, *, store: Database | None = None, features: Features | None = None
 ) -> web.Application:
     """The service: the core, and what `features` (this service's `app.features` unless
-    given) mounts on it. `store`: a database the caller opened and keeps (tests)."""
+    given) mounts on it. `store`: a database the caller opened and keeps (tests). Raises
+    ConfigErrors when production `settings` were not read for the features' `settings_needs`."""
     features = service_features() if features is None else features
+    # A runner that read the settings for the core alone must not serve these features.
+    check_needs(settings, features.settings_needs)
     limiter = RateLimiter(max_keys=settings.rate_limit_max_keys)
     telemetry = Telemetry(settings, version=__version__)
     lifecycle = Lifecycle()

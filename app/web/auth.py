@@ -58,16 +58,17 @@ async def me(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    # Register, login and refresh take credentials: the stricter per-address bucket.
     body_errors = (400, 413, 415, 503)
     route(app, Operation("POST", "/auth/register", "Create an account (when enabled)", "auth",
                          response=TokenPairOut, status=201, body=RegisterBody,
-                         errors=(*body_errors, 403, 409)), register)
+                         errors=(*body_errors, 403, 409), limit="auth"), register)
     route(app, Operation("POST", "/auth/login", "Exchange email and password for tokens", "auth",
-                         response=TokenPairOut, body=LoginBody, errors=(*body_errors, 401)),
-          login)
+                         response=TokenPairOut, body=LoginBody, errors=(*body_errors, 401),
+                         limit="auth"), login)
     route(app, Operation("POST", "/auth/refresh", "Rotate a refresh token", "auth",
-                         response=TokenPairOut, body=RefreshBody, errors=(*body_errors, 401)),
-          refresh)
+                         response=TokenPairOut, body=RefreshBody, errors=(*body_errors, 401),
+                         limit="auth"), refresh)
     route(app, Operation("POST", "/auth/logout", "Revoke the refresh token's family", "auth",
                          status=204, body=RefreshBody, errors=(*body_errors, 401)), logout)
     route(app, Operation("GET", "/me", "The authenticated user", "auth", response=MeOut,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -60,6 +60,9 @@ class Operation:
     conditional: bool = False  # ETag / If-None-Match / 304
     raw: bool = False  # the body is not an envelope (the document itself)
     limited: bool = True  # rate limited: may answer 429
+    # Its rate-limit bucket: "auth", the much stricter per-address one (RATE_LIMIT_AUTH_PER_MINUTE)
+    # of the routes that check credentials, or the caller's usual one (app.web.ratelimit).
+    limit: Literal["default", "auth"] = "default"
     content_type: str = "application/json"
     # The SLOs its requests count toward (see the module's docstring); () for probes.
     slos: tuple[str, ...] = (AVAILABILITY,)

@@ -1,14 +1,14 @@
 """Who is calling, and may they: `Access.admit` identifies the caller (with the features'
 `identify`, when they authenticate anyone), then rate limits: per user when identified, per
-client address otherwise, and a much stricter per-address bucket
-for the auth endpoints. Probes and metrics are never limited. Every limited answer, errors
-included, carries the RateLimit-* headers (the request middleware adds them); a rejection is
-429 `ratelimit.exceeded` with Retry-After."""
+client address otherwise, and a much stricter per-address bucket for the routes registered with
+`Operation(limit="auth")` (those that take credentials). Probes and metrics are never limited.
+Every limited answer, errors included, carries the RateLimit-* headers (the request middleware
+adds them); a rejection is 429 `ratelimit.exceeded` with Retry-After."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 
 from aiohttp import web
 from multidict import istr
@@ -19,10 +19,10 @@ from app.domain.errors import RateLimited
 from app.domain.ratelimit import Decision, Limit, header_seconds
 from app.telemetry.security import SecurityEvents
 from app.web.client import client_address, limit_key
-from app.web.keys import RATE_LIMITER, REQUEST_CONTEXT
+from app.web.keys import OPERATIONS, RATE_LIMITER, REQUEST_CONTEXT
+from app.web.openapi import Operation
 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
-AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
 _LIMIT = istr("RateLimit-Limit")
 _REMAINING = istr("RateLimit-Remaining")
 _RESET = istr("RateLimit-Reset")
@@ -38,6 +38,12 @@ class Limits:
         self.trusted_hops = settings.trust_proxy_hops
 
 
+def strict_routes(operations: Iterable[Operation]) -> frozenset[str]:
+    """The routes ("POST /auth/login", as the request context names them) of the stricter
+    bucket: those registered with `limit="auth"`."""
+    return frozenset(f"{op.method} {op.path}" for op in operations if op.limit == "auth")
+
+
 class Access:
     def __init__(
         self, limits: Limits, events: SecurityEvents, identify: Identify | None = None
@@ -48,6 +54,8 @@ class Access:
         self._keys: dict[str, str] = {}
         # ("RateLimit-Limit", "<count>") per limit: a handful of values, formatted once.
         self._limit_pairs: dict[int, tuple[str, str]] = {}
+        # Read from the registered operations at the first request (routes are final by then).
+        self._strict: frozenset[str] | None = None
 
     def _address_key(self, request: web.Request) -> str:
         address = client_address(request, self._limits.trusted_hops)
@@ -60,7 +68,11 @@ class Access:
 
     def _bucket(self, request: web.Request, user_id: str | None) -> tuple[str, str, Limit]:
         """(scope, key, limit) of this request."""
-        if request.method == "POST" and request.path in AUTH_PATHS:
+        strict = self._strict
+        if strict is None:
+            operations: list[Operation] = request.app[OPERATIONS]
+            strict = self._strict = strict_routes(operations)
+        if request[REQUEST_CONTEXT].route in strict:
             return "ip", "auth:" + self._address_key(request), self._limits.auth
         if user_id is not None:
             return "user", "user:" + user_id, self._limits.user

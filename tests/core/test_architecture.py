@@ -3,9 +3,10 @@
 `template/example_domain_paths.txt` lists the example domain's files; a project generated
 without the example has none of them. Here: every other module of `app` imports (in a fresh
 interpreter where importing a listed module fails) and the core app builds, starts and serves;
-no test outside the list imports a listed module or calls the example's routes; and copier.yml
-excludes exactly the listed files. In a generated project the list (and copier.yml) are not
-there, and neither are the files: the import check then runs on everything that is.
+no test outside the list imports a listed module or calls the example's routes; no core module
+names an example route (outside docstrings); and copier.yml excludes exactly the listed files.
+In a generated project the list (and copier.yml) are not there, and neither are the files: the
+import check then runs on everything that is.
 """
 
 from __future__ import annotations
@@ -149,6 +150,40 @@ def test_no_core_test_needs_the_example_domain():
                      and node.value.startswith("/") and EXAMPLE_ROUTES.match(node.value)]
     assert not problems, "list these in template/example_domain_paths.txt or use a core " \
                          "route (/hello, /health, /openapi.json):\n" + "\n".join(problems)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the docstring nodes of a module, its classes and functions."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                found.add(id(first.value))
+    return found
+
+
+def test_no_core_module_names_an_example_route():
+    """A core module that knows an example route (a path set, a special case) stops working
+    as it should without the example: the routes declare what the core needs of them (e.g.
+    `Operation(limit="auth")`). Docstrings may mention them; code may not."""
+    patterns = example_patterns()
+    if not patterns:
+        pytest.skip("no example domain here: nothing to keep apart")
+    problems = []
+    for path in python_files("app"):
+        relative = str(path.relative_to(REPO))
+        # app.features is the example's composition root here (the core's in a core project).
+        if is_example(relative, patterns) or relative == "app/features.py":
+            continue
+        tree = ast.parse(path.read_text(), relative)
+        docstrings = _docstrings(tree)
+        problems += [f"{relative}:{node.lineno}: names {node.value!r}" for node in ast.walk(tree)
+                     if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                     and id(node) not in docstrings and EXAMPLE_ROUTES.search(node.value)]
+    assert not problems, "the core must not know the example's routes; let the route " \
+                         "declare it where it is registered:\n" + "\n".join(problems)
 
 
 def _copier_block() -> list[str] | None:
