@@ -44,14 +44,12 @@ BAKES = {
         "include_example_domain": "false",
     },
 }
-# Fast and server-free: the core's own checks, configuration, the OpenAPI document and the
-# generated rules (promtool), in both variants; the example's browse tests where it exists.
-FAST_SUBSET = {
-    "full": ["tests/core", "tests/test_config.py", "tests/test_openapi.py",
-             "tests/slo/test_rules.py", "tests/content/test_browse.py"],
-    "core": ["tests/core", "tests/test_config.py", "tests/test_openapi.py",
-             "tests/slo/test_rules.py"],
-}
+# Fast and server-free: the core's own checks, configuration, the OpenAPI document, the
+# generated rules (promtool), dashboards and manifests, in both variants; the example's browse
+# tests where it exists.
+GENERIC = ["tests/core", "tests/test_config.py", "tests/test_openapi.py", "tests/slo/test_rules.py",
+           "tests/slo/test_dashboards.py", "tests/test_deploy_manifests.py"]
+FAST_SUBSET = {"full": [*GENERIC, "tests/content/test_browse.py"], "core": GENERIC}
 
 
 def run(project: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
