@@ -37,9 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 naming the files that are out of date")
     args = parser.parse_args(argv)
-    ctx = load_context()
-    # And the files rendered from *.jinja sources with service.yml's values.
-    rendered = render_all(ctx, OUTPUTS) | sources.render(ROOT)
+    try:
+        ctx = load_context()
+        # And the files rendered from *.jinja sources with service.yml's values.
+        rendered = render_all(ctx, OUTPUTS) | sources.render(ROOT)
+    except ValueError as problem:  # service.yml or the route table: say what, not a traceback
+        print(f"generate: {problem}", file=sys.stderr)
+        return 2
     if args.check:
         out_of_date = stale(rendered)
         for path in out_of_date:

@@ -19,6 +19,7 @@ from generate.spec import (
 from generate.yamltext import Commented, Quoted, dump
 
 VALUE = "{{ $value | humanizePercentage }}"
+PAGE_FOR, TICKET_FOR = "2m", "15m"  # the burn-rate alerts' `for:`
 AVAILABILITY_RUNBOOK = "docs/runbooks.md#api-is-returning-5xx"
 LATENCY_RUNBOOK = "docs/runbooks.md#api-is-slow"
 
@@ -128,9 +129,9 @@ def _group(ctx: Context, name: str, slo: str, alert: str, sli, ratio, objective,
          "expr": f"1 - {ratio(ctx.spec.window)} / (1 - {number(objective.target)})"},
         f"1 = the whole {ctx.spec.window_text} budget ({number(budget * 100)}% of requests) is "
         "left; 0 = spent; negative = overspent."))
-    rules.append(_alert(alert, page_expr(ctx, ratio, budget), "2m", "page",
+    rules.append(_alert(alert, page_expr(ctx, ratio, budget), PAGE_FOR, "page",
                         annotations(ctx, "page")))
-    rules.append(_alert(alert, ticket_expr(ctx, ratio, budget), "15m", "ticket",
+    rules.append(_alert(alert, ticket_expr(ctx, ratio, budget), TICKET_FOR, "ticket",
                         annotations(ctx, "ticket")))
     return {"name": name, "rules": rules}
 
@@ -222,7 +223,7 @@ def operations_rules(ctx: Context) -> list[Any]:
             "runbook_url": Quoted("docs/runbooks.md#mongo-unreachable"),
         },
     })
-    if ctx.has_refresh_tokens:
+    if ctx.has_auth:
         rules.append({
             "alert": "RefreshTokenReuseSpike",
             "expr": f"sum by (job) (increase(auth_events_total{{{job},"
@@ -276,7 +277,7 @@ and sum by (job) (rate(ratelimit_rejections_total{{{job},scope="ip"}}[5m])) > 1
 
 def operations(ctx: Context) -> str:
     auth = ("RefreshTokenReuseSpike watches the refresh tokens"
-            if ctx.has_refresh_tokens else "this variant has no auth routes, so no "
+            if ctx.has_auth else "this variant has no auth routes, so no "
             "RefreshTokenReuseSpike")
     header = (f"{HEADER}\n\nOperational alerts for {ctx.spec.name}: probes, the database, "
               f"security signals, instances\n({auth}).")

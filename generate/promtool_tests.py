@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from generate import alerts as rules
 from generate.alerts import (
     VALUE,
     availability_annotations,
@@ -23,26 +24,44 @@ from generate.alerts import (
     latency_annotations,
     slow_ratio,
 )
-from generate.spec import HEADER, Context, Route, number, percent
+from generate.spec import (
+    HEADER,
+    PAGE_FAST,
+    PAGE_SLOW,
+    TICKET,
+    Context,
+    Route,
+    number,
+    percent,
+)
 from generate.yamltext import Commented, Flow, Quoted, dump
 
 PER_MINUTE = 1000  # requests a minute in the SLO cases
 END = 450  # minutes: long enough for a 6h window to clear after the errors stop
-FIRE, BELOW_PAGE, BELOW_TICKET = 16, 5.8, 0.9  # error ratios, in budgets (page: 14.4 and 6)
+# "Just above" and "just below" a threshold: the spec's burn rates times these.
+ABOVE, BELOW = 1.1, 0.9
+HISTORY, FAST_BURST = 360, 55  # minutes: good traffic, then a burst for the fast page alone
 Segments = list[tuple[float, int]]  # (increase a minute, minutes)
 
 
 def values(segments: Segments) -> Quoted:
-    """promtool's expanding notation for a counter from 0 at t=0, one sample a minute."""
+    """promtool's expanding notation for a counter from 0 at t=0, one sample a minute. promtool
+    expands `a+bxn` by adding b n times, so the running total is summed the same way and written
+    exactly: a segment that starts a hair below the last one's float would read as a reset."""
+    def exact(value: float) -> str:
+        return number(value) if float(number(value)) == value else repr(value)
+
     parts, total = [], 0.0
-    for index, (rate, minutes) in enumerate(segments):
+    for index, (unrounded, minutes) in enumerate(segments):
+        rate = float(number(unrounded))  # as written, and as promtool adds it
         if index == 0:
             parts.append(f"0+{number(rate)}x{minutes}")
         elif minutes == 1:
-            parts.append(number(total + rate))
+            parts.append(exact(total + rate))
         else:
-            parts.append(f"{number(total + rate)}+{number(rate)}x{minutes - 1}")
-        total += rate * minutes
+            parts.append(f"{exact(total + rate)}+{number(rate)}x{minutes - 1}")
+        for _ in range(minutes):
+            total += rate
     return Quoted(" ".join(parts), "'")
 
 
@@ -73,6 +92,9 @@ def subtract(total: Segments, part: Segments) -> Segments:
 
 def minutes(duration: str) -> float:
     return int(duration[:-1]) * {"m": 1, "h": 60, "d": 1440, "w": 10080}[duration[-1]]
+
+
+PAGE_FOR, TICKET_FOR = (int(minutes(d)) for d in (rules.PAGE_FOR, rules.TICKET_FOR))
 
 
 def series(metric: str, labels: dict[str, str], segments: Segments) -> dict[str, Any]:
@@ -132,32 +154,39 @@ class SloCases:
         return Commented(case, comment) if comment else case
 
     def cases(self) -> list[Any]:
-        b, n, what = self.budget, PER_MINUTE, self._what()
-        route = self.route
-        steady = [(float(n), END)]
+        spec, b, n, what = self.ctx.spec, self.budget, PER_MINUTE, self._what()
+        fast, slow, ticket = (spec.burn_rate(share, long) for share, long, _ in
+                              (PAGE_FAST, PAGE_SLOW, TICKET))
+        route, window = self.route, spec.window
 
-        # Fires: FIRE budgets for an hour, then none.
-        fire = FIRE * b
-        bad = [(fire * n, 60), (0.0, END - 60)]
-        window = self.ctx.spec.window
-        three_days = self.ratio_at(bad, steady, "3d", 100)
+        def steady(ratio: float, length: int) -> tuple[Segments, Segments]:
+            return [(ratio * n, length)], [(float(n), length)]
+
+        # Fires: just above the fast page for an hour from the start (every window holds the
+        # same ratio), then none: the page's and the ticket's `for:`, and both resolving.
+        fire = ABOVE * fast * b
+        bad, total = [(fire * n, 60), (0.0, END - 60)], [(float(n), END)]
+        three_days = self.ratio_at(bad, total, "3d", 100)
         fires = {
             "interval": "1m",
-            "input_series": self.inputs(route, bad, steady),
+            "input_series": self.inputs(route, bad, total),
             "promql_expr_test": [
                 {"expr": f"round({self.ratio('5m')}, 0.0001)", "eval_time": "30m",
                  "exp_samples": [{"labels": Quoted(f'{{job="{self.job}"}}', "'"),
-                                  "value": rounded(self.ratio_at(bad, steady, "5m", 30))}]},
+                                  "value": rounded(self.ratio_at(bad, total, "5m", 30))}]},
                 {"expr": f"round({budget_remaining(self.ctx, self.slo)}, 0.0001)",
                  "eval_time": "30m",
                  "exp_samples": [{"labels": Quoted(f'{{job="{self.job}"}}', "'"),
-                                  "value": rounded(1 - self.ratio_at(bad, steady, window, 30)
+                                  "value": rounded(1 - self.ratio_at(bad, total, window, 30)
                                                    / b)}]},
             ],
             "alert_rule_test": [
-                self.alerts(1, [], "the condition holds, but not yet for 2m: pending, not "
-                                   "firing"),
-                self.alerts(50, [self.expected("page", fire), self.expected("ticket", fire)]),
+                self.alerts(2, [], f"Both conditions hold from 1m: the page is pending until "
+                                   f"1m + {PAGE_FOR}m, the ticket until 1m + {TICKET_FOR}m."),
+                self.alerts(1 + PAGE_FOR, [self.expected("page", fire)]),
+                self.alerts(TICKET_FOR, [self.expected("page", fire)]),
+                self.alerts(1 + TICKET_FOR, [self.expected("page", fire),
+                                             self.expected("ticket", fire)]),
                 self.alerts(100, [self.expected("ticket", three_days)],
                             "Good again since 60m: the fast windows clear and the page "
                             "resolves;\nthe slow windows still hold the spent budget, so the "
@@ -166,28 +195,61 @@ class SloCases:
                                      "resolves too."),
             ],
         }
-        below_page = BELOW_PAGE * b
-        page_only = {
-            "interval": "1m",
-            "input_series": self.inputs(route, [(below_page * n, 90)], [(float(n), 90)]),
-            "alert_rule_test": [self.alerts(80, [self.expected("ticket", below_page)])],
-        }
-        below_ticket = BELOW_TICKET * b
-        silent = {
-            "interval": "1m",
-            "input_series": self.inputs(route, [(below_ticket * n, 90)], [(float(n), 90)]),
-            "alert_rule_test": [self.alerts(80, [])],
-        }
-        cases = [
-            Commented(fires, f"{what}: {percent(fire)} of requests to {route.path} "
-                             f"{self._fail()} for an hour ({number(FIRE)} x the "
-                             f"{percent(b)} budget; the fast page starts at 14.4 x)."),
-            Commented(page_only, f"Just below the page thresholds ({percent(below_page)} < 6 x "
-                                 f"{percent(b)} = {percent(6 * b)}): only the ticket.",
-                      blank=True),
-            Commented(silent, f"Just below the ticket threshold ({percent(below_ticket)} < "
-                              f"{percent(b)}): nothing.", blank=True),
-        ]
+        cases: list[Any] = [Commented(fires, (
+            f"{what}: {percent(fire)} of requests to {route.path} {self._fail()} for an hour "
+            f"({number(ABOVE)} x the fast page's {number(fast)} x the {percent(b)} budget)."))]
+
+        # The fast page alone: six hours of good traffic, then a burst of FAST_BURST minutes
+        # whose 1h ratio ends just above (or below) the fast threshold, while the 6h ratio
+        # stays far below the slow one. The 5m ratio is higher than the 1h: the page's value
+        # is the 1h ratio.
+        for factor, above in ((ABOVE, True), (BELOW, False)):
+            burst = factor * fast * b * 60 / FAST_BURST
+            bad = [(0.0, HISTORY), (burst * n, FAST_BURST)]
+            total = [(float(n), HISTORY + FAST_BURST)]
+            at = HISTORY + FAST_BURST
+            expected = [self.expected("page", factor * fast * b)] if above else []
+            expected.append(self.expected("ticket", self.ratio_at(bad, total, "3d", at)))
+            cases.append(Commented(
+                {"interval": "1m", "input_series": self.inputs(route, bad, total),
+                 "alert_rule_test": [self.alerts(at, expected)]},
+                f"The fast page alone, just {'above' if above else 'below'} {number(fast)} x: "
+                f"{HISTORY // 60}h good, then {percent(burst)} for {FAST_BURST}m (1h: "
+                f"{percent(factor * fast * b)}, 6h: {percent(burst * FAST_BURST / HISTORY)})"
+                f"{'' if above else ': only the ticket'}.", blank=True))
+
+        # The slow page alone (its ratio is far below the fast threshold), then the ticket
+        # alone, each just above and just below its threshold.
+        for factor, above in ((ABOVE, True), (BELOW, False)):
+            ratio = factor * slow * b
+            expected = [self.expected("page" if above else "ticket", ratio)]
+            cases.append(Commented(
+                {"interval": "1m", "input_series": self.inputs(route, *steady(ratio, 30)),
+                 "alert_rule_test": [self.alerts(1 + TICKET_FOR if not above else
+                                                 1 + PAGE_FOR, expected)]},
+                f"The slow page alone, just {'above' if above else 'below'} {number(slow)} x "
+                f"({percent(ratio)})" + ("." if above else ": only the ticket."), blank=True))
+        for factor, above in ((ABOVE, True), (BELOW, False)):
+            ratio = factor * ticket * b
+            checks = [self.alerts(TICKET_FOR, []),
+                      self.alerts(1 + TICKET_FOR, [self.expected("ticket", ratio)])] if above \
+                else [self.alerts(25, [])]
+            cases.append(Commented(
+                {"interval": "1m", "input_series": self.inputs(route, *steady(ratio, 30)),
+                 "alert_rule_test": checks},
+                f"The ticket, just {'above' if above else 'below'} {number(ticket)} x "
+                f"({percent(ratio)}){': pending, then firing' if above else ': nothing'}.",
+                blank=True))
+
+        # Every route of the SLO counts: each alone, failing, pages.
+        for index, path in enumerate(self.ctx.routes(self.slo)):
+            member = next(op for op in self.ctx.operations if op.path == path)
+            case = {"interval": "1m", "input_series": self.inputs(member, *steady(fire, 5)),
+                    "alert_rule_test": [self.alerts(1 + PAGE_FOR,
+                                                    [self.expected("page", fire)])]}
+            cases.append(Commented(case, f"Every route of the {self.slo} SLO counts: each "
+                                         f"alone, {percent(fire)} failing, pages." if index == 0
+                                   else "", blank=True))
         return cases + self._outside()
 
     def _fail(self) -> str:
@@ -322,7 +384,7 @@ def operations_tests(ctx: Context) -> str:
          _alert("10m", "MongoUnreachable", [])],
         "MongoDB down from 2m to 5m: pending at 2m, firing from 3m, resolved at 6m. A single "
         "failed\nping (at 9m) does not fire.", blank=bool(tests)))
-    if ctx.has_refresh_tokens:
+    if ctx.has_auth:
         reused = labels(event="refresh_reused")
         tests.append(_case(
             [series("auth_events_total", reused, [(1.0, 20), (0.0, 20)])],

@@ -12,14 +12,22 @@ from generate.yamltext import Quoted, dump
 WINDOW = "{{.window}}"
 
 
-def _alerting(name: str, annotations: dict[str, str], category: str) -> dict:
+def _alerting(name: str, annotations, ctx: Context, category: str) -> dict:
+    """Sloth's page and ticket alerts, each with its own summary; the description is the page's
+    first sentence (Sloth's windows are its own, so it names none)."""
+    page, ticket = annotations(ctx, "page"), annotations(ctx, "ticket")
+    description = page["description"].split(". ")[0].rstrip(".") + "."
+
+    def alert(severity: str, summary: str) -> dict:
+        return {"labels": {"severity": severity},
+                "annotations": {"summary": Quoted(summary), "description": Quoted(description)}}
+
     return {
         "name": name,
         "labels": {"category": category},
-        "annotations": {"summary": Quoted(annotations["summary"]),
-                        "runbook_url": Quoted(annotations["runbook_url"])},
-        "page_alert": {"labels": {"severity": "page"}},
-        "ticket_alert": {"labels": {"severity": "ticket"}},
+        "annotations": {"runbook_url": Quoted(page["runbook_url"])},
+        "page_alert": alert("page", page["summary"]),
+        "ticket_alert": alert("ticket", ticket["summary"]),
     }
 
 
@@ -40,8 +48,8 @@ def spec(ctx: Context) -> str:
                                f"[{WINDOW}]))",
                 "total_query": f"sum(rate(http_requests_total{{{availability}}}[{WINDOW}]))",
             }},
-            "alerting": _alerting("ApiAvailabilityBudgetBurn",
-                                  alerts.availability_annotations(ctx, "page"), "availability"),
+            "alerting": _alerting("ApiAvailabilityBudgetBurn", alerts.availability_annotations,
+                                  ctx, "availability"),
         },
         {
             "name": "requests-latency",
@@ -56,8 +64,8 @@ def spec(ctx: Context) -> str:
                 "total_query": f"sum(rate(http_request_duration_seconds_count{{{latency}}}"
                                f"[{WINDOW}]))",
             }},
-            "alerting": _alerting("ApiLatencyBudgetBurn",
-                                  alerts.latency_annotations(ctx, "page"), "latency"),
+            "alerting": _alerting("ApiLatencyBudgetBurn", alerts.latency_annotations, ctx,
+                                  "latency"),
         },
     ]
     header = (f"{HEADER}\n\nThe SLOs of alerts/slo.yml in Sloth's prometheus/v1 spec "
