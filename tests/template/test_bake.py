@@ -48,7 +48,8 @@ BAKES = {
 # generated rules (promtool), dashboards and manifests, in both variants; the example's browse
 # tests where it exists.
 GENERIC = ["tests/core", "tests/test_config.py", "tests/test_openapi.py", "tests/slo/test_rules.py",
-           "tests/slo/test_dashboards.py", "tests/test_deploy_manifests.py"]
+           "tests/slo/test_dashboards.py", "tests/test_deploy_manifests.py",
+           "tests/test_env_example.py", "tests/test_secret.py"]
 FAST_SUBSET = {"full": [*GENERIC, "tests/content/test_browse.py"], "core": GENERIC}
 
 
@@ -106,6 +107,10 @@ def test_identity_and_slos_come_from_the_answers(baked: tuple[str, Path]) -> Non
     identity = json.loads((project / "app" / "identity.json").read_text())
     assert identity == {"name": answers["service_name"], "description": answers["description"]}
     assert f'name = "{answers["service_name"]}"' in (project / "pyproject.toml").read_text()
+    # Its own database, not the template's: two services on one cluster must not share one.
+    assert f"MONGO_DB={answers['service_name']}\n" in (project / ".env.example").read_text()
+    configmap = yaml.safe_load((project / "deploy/k8s/base/configmap.yaml").read_text())
+    assert configmap["data"]["MONGO_DB"] == answers["service_name"]
     slo_rules = (project / "alerts" / "slo.yml").read_text()
     assert f'job="{answers["service_name"]}"' in slo_rules
     threshold_ms = round(float(answers["latency_threshold_seconds"]) * 1000)
