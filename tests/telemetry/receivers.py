@@ -1,13 +1,18 @@
 """Loopback receivers for the real SDKs: an OTLP/HTTP trace collector and a Sentry ingest
-endpoint. They decode what arrives, so tests assert on what would reach the real services."""
+endpoint. They decode what arrives, so tests assert on what would reach the real services;
+`flush` and `wait_for` get it there."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import sentry_sdk
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from app.web.keys import TELEMETRY
 
 
 class OtlpReceiver:
@@ -73,3 +78,21 @@ class SentryReceiver:
             if header_line.strip() and json.loads(header_line).get("type") == "event":
                 self.events.append(json.loads(payload))
         return web.json_response({"id": "0"})
+
+
+async def flush(client: Any) -> None:
+    """Export queued spans (on the loop, as the exporter does) and events (off it, so the
+    receivers can answer)."""
+    telemetry = client.app[TELEMETRY]
+    if telemetry.tracing is not None:
+        await telemetry.tracing.flush()
+    if sentry_sdk.is_initialized():
+        await asyncio.to_thread(sentry_sdk.flush, 5)
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing arrived")

@@ -4,34 +4,16 @@ log line, span, Sentry event and exemplar sharing one trace id and request id.""
 import asyncio
 
 import pytest
-import sentry_sdk
 
 from app.identity import NAME
 from app.web.app import create_app
 from app.web.keys import TELEMETRY
 from tests.auth.conftest import PASSWORD
 from tests.conftest import make_settings
+from tests.telemetry.receivers import flush, wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
-
-
-async def flush(client) -> None:
-    """Export queued spans (on the loop, as the exporter does) and events (off it, so the
-    receivers can answer)."""
-    telemetry = client.app[TELEMETRY]
-    if telemetry.tracing is not None:
-        await telemetry.tracing.flush()
-    if sentry_sdk.is_initialized():
-        await asyncio.to_thread(sentry_sdk.flush, 5)
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("nothing arrived")
 
 
 @pytest.fixture
