@@ -1,8 +1,9 @@
 """What the service knows about a dependency (the database): up, down and why, or not yet known.
 
 One place decides the `app_dependency_up` gauge and the operator's two lines, `dependency.down`
-(error, with a short reason) and `dependency.up` (info, with the outage length): one line per
-change of state, however many requests fail in between.
+(error, with a short `reason` and a `detail` to act on) and `dependency.up` (info, with the
+outage length): one line per change of state, however many requests fail in between. At start
+the first failed ping is the first `dependency.down` (the state starts unknown, not up).
 
 Two feeds: the background ping (`ping_forever`, the authority) and the failures the store sees
 while serving.
@@ -45,6 +46,9 @@ class DependencyState:
         self.name = name
         self.up: bool | None = None  # None: not checked yet
         self.reason: str | None = None
+        # What the operator can act on (the server tried and what it did); for the log only,
+        # never for clients (it names hosts).
+        self.detail: str | None = None
         self._set_gauge = set_gauge
         self._clock = clock
         self._down_since = 0.0
@@ -61,21 +65,25 @@ class DependencyState:
             log.info("dependency.up", extra=fields(
                 dependency=self.name, reason=self.reason,
                 outageSeconds=round(self._clock() - self._down_since, 3)))
-        self.reason = None
+        self.reason = self.detail = None
 
-    def mark_down(self, reason: str, **details: str) -> bool:
-        """True when this is news (the state changed), so a caller can add its own detail once."""
+    def mark_down(self, reason: str, detail: str | None = None) -> bool:
+        """True when this is news (the state changed). `reason`: a fixed word (unreachable,
+        timeout, authentication, ...); `detail`: a short, secret-free line to act on."""
         if self.up is False:
             if reason not in NO_ANSWER and reason not in self._told:
                 self._told.add(reason)
                 log.error("dependency.down", extra=fields(
-                    dependency=self.name, reason=reason, previousReason=self.reason, **details))
-                self.reason = reason
+                    dependency=self.name, reason=reason, detail=detail,
+                    previousReason=self.reason))
+                self.reason, self.detail = reason, detail
             return False
-        self.up, self.reason, self._down_since = False, reason, self._clock()
+        self.up, self.reason, self.detail = False, reason, detail
+        self._down_since = self._clock()
         self._told = {reason}
         self._set_gauge(0.0)
-        log.error("dependency.down", extra=fields(dependency=self.name, reason=reason, **details))
+        log.error("dependency.down", extra=fields(
+            dependency=self.name, reason=reason, detail=detail))
         return True
 
     def operation_failed(self, reason: str) -> None:
@@ -102,11 +110,12 @@ async def ping_forever(
         try:
             await database.ping(timeout)
         except StoreUnavailable as exc:
-            dependency.mark_down(exc.reason)
-        except DependencyUnavailable:
-            dependency.mark_down("unavailable")
+            dependency.mark_down(exc.reason, exc.detail)
+        except DependencyUnavailable as exc:
+            dependency.mark_down("unavailable", exc.message)
         except Exception as exc:
-            if dependency.mark_down("unexpected", error=type(exc).__name__):
+            if dependency.mark_down("unexpected", f"the check raised {type(exc).__name__} "
+                                    "(its traceback: dependency.check_failed)"):
                 log.exception("dependency.check_failed")  # the traceback, once per outage
         else:
             dependency.mark_up()

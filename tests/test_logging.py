@@ -67,17 +67,18 @@ async def test_every_line_parses_with_ts_level_msg(logs, client):
         assert isinstance(line["msg"], str)
 
 
-@pytest.mark.parametrize("path", [
-    '/a"b\\c', "/line\nbreak\ttab\x00\x1f\x7f", "/\u2028é✓", "/not-utf8-\udcff\ud800",
-    "/" + "x" * 1000,
-])
+HOSTILE = ['/a"b\\c', "/line\nbreak\ttab\x00\x1f\x7f", "/\u2028é✓", "/not-utf8-\udcff\ud800",
+           "/" + "x" * 1000, "/" + "y" * 10_000]
+
+
+@pytest.mark.parametrize("path", HOSTILE)
 async def test_access_line_escapes_hostile_paths_and_caps_them(logs, path):
     # The line is rendered from a template, not a dict: it must still be one JSON object.
     from app.telemetry import RequestContext, access_line
 
     token = current_request.set(RequestContext("req_1", route="GET /x", user_id='u"\\1'))
     try:
-        access_line("GET", path, 200, 1.5)
+        access_line("GET", path, 200, 1.5, None, "::1", path)  # the path as the user agent too
     finally:
         current_request.reset(token)
     # Split on "\n" only: str.splitlines would also split at the U+2028 JSON may carry raw.
@@ -86,18 +87,23 @@ async def test_access_line_escapes_hostile_paths_and_caps_them(logs, path):
     assert line["requestId"] == "req_1" and line["route"] == "GET /x"
     assert line["userId"] == 'u"\\1' and line["statusCode"] == 200
     assert line["durationMs"] == 1.5
+    assert line["clientIp"] == "::1"
     if not any(0xD800 <= ord(char) <= 0xDFFF for char in path):
         assert line["path"] == path[:256]
+        assert line["userAgent"] == path[:200]
     else:  # lone surrogates (bytes that were not UTF-8) arrive as their escapes
         assert line["path"].startswith("/not-utf8-") and "\\udcff" in line["path"]
+        assert line["userAgent"] == "/not-utf8-\\udcff\\ud800"
 
 
 async def test_access_line_fields_and_order_match_the_other_lines(logs, client):
     response = await client.get("/openapi.json", headers={"X-Request-Id": "abc.123"})
     (line,) = logs.find("request.completed")
     assert list(line) == ["ts", "level", "msg", "logger", "requestId", "route", "method", "path",
-                          "statusCode", "durationMs"]
+                          "statusCode", "durationMs", "clientIp", "userAgent"]
     assert line["requestId"] == response.headers["X-Request-Id"] == "abc.123"
+    assert line["clientIp"] == "127.0.0.1"
+    assert line["userAgent"] == response.request_info.headers["User-Agent"]
 
 
 async def test_access_line_remembers_paths_per_method_and_keeps_them_apart(logs):
@@ -112,3 +118,75 @@ async def test_access_line_remembers_paths_per_method_and_keeps_them_apart(logs)
     lines = [line for line in logs.lines() if line["msg"] == "request.completed"]
     assert [(line["method"], line["path"]) for line in lines] == sent
     assert {line["durationMs"] for line in lines} == {0.0}  # three decimals, like round(ms, 3)
+
+
+async def test_the_user_agent_is_cut_at_200_characters_and_credentials_never_reach_it(
+        logs, client):
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c3JfMSJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+    agents = {
+        # aiohttp refuses a header line over 8190 bytes (request.malformed_http) before us.
+        "long": "Mozilla/5.0 " + "x" * 8000,
+        "bearer": f"curl/8.5 Authorization: Bearer {token}",
+        "jwt": f"tool/1 {token}",
+        # A token the cut leaves half of: no prefix of it survives either.
+        "cut token": "a" * 180 + " " + token,
+        "password pair": "tool/1 password=hunter2-canary",
+    }
+    for agent in agents.values():
+        await client.get("/health", headers={"User-Agent": agent})
+    await client.get("/health", skip_auto_headers=["User-Agent"])
+    lines = logs.find("request.completed")
+    seen = dict(zip(agents, (line["userAgent"] for line in lines), strict=False))
+    assert seen["long"] == agents["long"][:200]
+    assert seen["bearer"] == "curl/8.5 [Filtered]"
+    assert seen["jwt"] == "tool/1 [Filtered]"
+    assert seen["cut token"] == "a" * 180 + " [Filtered]"
+    assert seen["password pair"] == "tool/1 [Filtered]"
+    assert "eyJzdWIi" not in logs.text and "hunter2" not in logs.text and "eyJhbG" not in logs.text
+    assert "userAgent" not in lines[-1]  # no header, no field
+
+
+@pytest.mark.parametrize(("hops", "forwarded", "expected"), [
+    ("0", "203.0.113.9", "127.0.0.1"),  # no proxy trusted: the header is the client's own
+    ("1", "203.0.113.9", "203.0.113.9"),
+    ("1", "10.9.9.9, 198.51.100.7", "198.51.100.7"),  # the leftmost entry is the client's
+    ("2", "10.9.9.9, 198.51.100.7, 192.0.2.1", "198.51.100.7"),
+    ("2", "198.51.100.7", "127.0.0.1"),  # shorter than the trusted hops: the peer
+    ("1", "not-an-address", "127.0.0.1"),
+])
+async def test_client_ip_is_the_trusted_address_the_rate_limiter_counts(
+        logs, aiohttp_client, hops, forwarded, expected):
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(TRUST_PROXY_HOPS=hops, RATE_LIMIT_ANON_PER_MINUTE="1"))
+    client = await aiohttp_client(app)
+    for _ in range(2):  # the second is refused, and the refusal names the address it counted
+        await client.get("/openapi.json", headers={"X-Forwarded-For": forwarded})
+    lines = logs.find("request.completed")
+    assert [(line["statusCode"], line["clientIp"]) for line in lines] == [
+        (200, expected), (429, expected)]
+    (refused,) = logs.find("ratelimit.exceeded")
+    assert refused["client"] == expected
+
+
+async def test_the_client_address_is_computed_once_per_request(logs, aiohttp_client,
+                                                               monkeypatch):
+    # The rate limiter asks for it (to count, and again to log a refusal), so does the access
+    # line: one parse of X-Forwarded-For between them.
+    from app.web import client as client_module
+    from tests.conftest import make_settings
+
+    calls = []
+    original = client_module._forwarded_address
+
+    def counted(request, hops):
+        calls.append(request.path)
+        return original(request, hops)
+
+    monkeypatch.setattr(client_module, "_forwarded_address", counted)
+    app = create_app(make_settings(TRUST_PROXY_HOPS="1", RATE_LIMIT_ANON_PER_MINUTE="1"))
+    client = await aiohttp_client(app)
+    for path in ("/openapi.json", "/openapi.json", "/health"):
+        await client.get(path, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert calls == ["/openapi.json", "/openapi.json", "/health"]
+    assert {line["clientIp"] for line in logs.find("request.completed")} == {"203.0.113.9"}

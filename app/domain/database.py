@@ -19,12 +19,15 @@ from app.domain.ratelimit import Limiter
 class StoreUnavailable(DependencyUnavailable):
     """The database cannot serve. `reason` is a short fixed word for operators (unreachable,
     timeout, authentication, authorization, not_primary, write_concern, transient, ...), never
-    the driver's message: that may name hosts, and clients see only the generic message."""
+    the driver's message: that may name hosts, and clients see only the generic message.
+    `detail`: what an operator can act on (the server tried and what it did), secret-free; for
+    the operator's lines only, never for clients."""
 
-    def __init__(self, reason: str, operation: str) -> None:
+    def __init__(self, reason: str, operation: str, detail: str | None = None) -> None:
         super().__init__()
         self.reason = reason
         self.operation = operation
+        self.detail = detail
 
 
 class Database(Protocol):

@@ -7,6 +7,13 @@ duplicate unique value becomes `Conflict`, and anything else (a programming erro
 So a caller never waits much past the timeout, and no outage, refused credential or failover
 turns into a 500.
 
+An operation that fails before any of its commands fails at a server (no server could be
+selected, the connection was refused, the name did not resolve) is invisible to command
+monitoring, which sees only commands sent. The boundary tells the `OperationListener`s (the
+telemetry's command listener) instead, once per operation, under the command the operation
+sends first: so `mongo_command_duration_seconds{outcome="error"}` shows an outage, and an
+operation a server failed is never counted twice.
+
 The driver is never cancelled from outside: a caller that stops waiting (its deadline, a client
 that left, a probe's own timeout) leaves the operation to end at the driver's deadline. On
 Python 3.11 a cancellation landing while the driver waits on one of its conditions
@@ -20,16 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pymongo
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app.domain.database import StoreUnavailable
 from app.domain.errors import Conflict
-from app.store.mongo_errors import failure_reason
+from app.store.mongo_errors import failure_detail, failure_reason
 
 T = TypeVar("T")
 
@@ -40,15 +50,78 @@ DEADLINE_MARGIN = 0.05
 # How long closing waits for operations still running past their callers (each is bounded by
 # the driver's own deadline; closing the client ends the rest).
 CLOSE_WAIT = 1.0
+# The command an operation sends first, by the verb its name ends with ("users.find": find).
+# An operation whose verb is not here, or that sends another command first, names its command
+# (`run(..., command="findAndModify")`); otherwise its label is the verb itself.
+VERB_COMMANDS = {
+    "find": "find", "list": "find", "insert": "insert", "update": "update",
+    "delete": "delete", "aggregate": "aggregate", "ping": "ping",
+    "create_index": "createIndexes",
+}
+
+
+def operation_command(operation: str) -> str:
+    verb = operation.rpartition(".")[2]
+    return VERB_COMMANDS.get(verb, verb)
+
+
+@dataclass(slots=True)
+class Operation:
+    """One call through the boundary, as the commands it sends can see it (`current_operation`
+    in a command listener)."""
+
+    name: str  # "users.find"
+    command: str  # its label when it fails before reaching a server
+    failed_commands: int = 0  # commands of it that failed at a server (monitoring saw them)
+
+
+_current: ContextVar[Operation | None] = ContextVar("mongo_operation", default=None)
+
+
+def current_operation() -> Operation | None:
+    """The operation the running command belongs to (pymongo calls command listeners in the
+    task that runs the operation), or None outside the boundary."""
+    return _current.get()
+
+
+@runtime_checkable
+class OperationListener(Protocol):
+    def operation_failed(self, command: str, seconds: float) -> None:
+        """An operation failed (the database could not serve it) before any of its commands
+        failed at a server, after waiting `seconds`; `command`: the one it sends first."""
+
+
+class FailedCommands(monitoring.CommandListener):
+    """Counts each operation's commands that a server failed (the command listeners record
+    those), so the boundary knows whether an operation's failure was seen already."""
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        operation = _current.get()
+        if operation is not None:
+            operation.failed_commands += 1
 
 
 class DriverCalls:
     """Runs driver operations for one client: bounded, never cancelled, errors translated, and
     failures told to the `on_failure` listeners (the dependency state)."""
 
-    def __init__(self, client: AsyncMongoClient[Any], timeout: float) -> None:
+    def __init__(self, client: AsyncMongoClient[Any], timeout: float,
+                 listeners: Sequence[object] = (), *, user: str | None = None) -> None:
+        """`listeners`: the client's command listeners; those that are `OperationListener`s
+        are told of the failures command monitoring cannot see (the client must also have a
+        `FailedCommands` among its listeners). `user`: the URI's user name, for the detail of
+        refused credentials."""
         self._client = client
         self._timeout = timeout
+        self._user = user
+        self._operation_listeners = [
+            listener for listener in listeners if isinstance(listener, OperationListener)]
         self._failure_listeners: list[Callable[[str], None]] = []
         self._credentials_refused = False
         self._running: set[asyncio.Task[Any]] = set()  # operations, awaited or not
@@ -60,16 +133,30 @@ class DriverCalls:
         *,
         timeout: float | None = None,
         report: bool = True,
+        command: str | None = None,
     ) -> T:
         """Run `work` under the timeout (the client's unless given) and translate driver errors.
         The driver runs in a task of its own that nothing cancels: past the timeout and the
         margin the caller stops waiting and the task ends at the driver's deadline. `report`
-        False keeps a failure from the listeners (a probe, whose caller sees it)."""
+        False keeps a failure from the listeners (a probe, whose caller sees it). `command`:
+        the one `work` sends first, when the operation's verb does not say (VERB_COMMANDS)."""
         seconds = self._timeout if timeout is None else timeout
+        record = Operation(operation, command or operation_command(operation))
 
         async def bounded() -> T:
-            with pymongo.timeout(seconds):
-                return await work()
+            _current.set(record)  # the task's own context: its commands, and only they, see it
+            started = time.perf_counter()
+            try:
+                with pymongo.timeout(seconds):
+                    return await work()
+            except PyMongoError as exc:
+                # Once per operation, when it ends (a caller that stopped waiting included),
+                # unless a server failed one of its commands: monitoring counted that one.
+                if record.failed_commands == 0 and failure_reason(exc) is not None:
+                    waited = time.perf_counter() - started
+                    for listener in self._operation_listeners:
+                        listener.operation_failed(record.command, waited)
+                raise
 
         task = asyncio.create_task(bounded(), name=f"mongo {operation}")
         self._running.add(task)
@@ -106,10 +193,11 @@ class DriverCalls:
             reason = failure_reason(exc)
             if reason is None:
                 raise
-            raise self._unavailable(reason, operation, report) from exc
+            raise self._unavailable(reason, operation, report, exc) from exc
         self._credentials_refused = False
 
-    def _unavailable(self, reason: str, operation: str, report: bool) -> StoreUnavailable:
+    def _unavailable(self, reason: str, operation: str, report: bool,
+                     exc: PyMongoError | None = None) -> StoreUnavailable:
         if reason == "authentication":
             self._credentials_refused = True
         elif reason in ("unreachable", "timeout"):
@@ -119,7 +207,9 @@ class DriverCalls:
         if report:
             for listener in self._failure_listeners:
                 listener(reason)
-        return StoreUnavailable(reason, operation)
+        servers = self._client.topology_description.server_descriptions().values()
+        return StoreUnavailable(reason, operation,
+                                failure_detail(reason, exc, servers, self._user))
 
     def _reachability(self, reason: str) -> str:
         """A timeout while no server is known to answer (a dropped connection, a killed server)

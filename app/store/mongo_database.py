@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
@@ -30,7 +31,7 @@ from pymongo.errors import OperationFailure
 from app.domain.database import StoreUnavailable
 from app.identity import NAME
 from app.store.mongo_calls import DEADLINE_MARGIN as DEADLINE_MARGIN  # re-exported for callers
-from app.store.mongo_calls import DriverCalls
+from app.store.mongo_calls import DriverCalls, FailedCommands
 from app.store.ratelimit_mongo import MongoRateLimiter
 from app.telemetry import fields, get_logger
 
@@ -57,6 +58,15 @@ async def ensure_indexes(collection: Collection, models: Sequence[IndexModel]) -
         await collection.create_indexes(missing)
 
 
+def _user(uri: str) -> str | None:
+    """The URI's user name (never its password), for the operator's detail of a refusal."""
+    try:
+        name = urlsplit(uri).username
+    except ValueError:
+        return None
+    return unquote(name) if name else None
+
+
 class MongoDatabase:
     name = "mongo"
     # Collections whose documents expire at their `expiresAt` (a TTL index, where the server
@@ -71,7 +81,7 @@ class MongoDatabase:
         self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             uri, appname=NAME, w="majority", tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, timeoutMS=timeout_ms,
-            event_listeners=list(listeners),
+            event_listeners=[FailedCommands(), *listeners],
         )
         self._db = self._client[database]
         self._timeout = timeout_ms / 1000
@@ -79,7 +89,8 @@ class MongoDatabase:
         self._prepare_lock = asyncio.Lock()
         self._preparer: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
-        self._calls = DriverCalls(self._client, self._timeout)
+        self._last_failure: StoreUnavailable | None = None  # why the last attempt failed
+        self._calls = DriverCalls(self._client, self._timeout, listeners, user=_user(uri))
         self._run = self._calls.run  # the boundary: every driver call goes through it
         self.supports_ttl = True
         self.supports_transactions = False
@@ -102,9 +113,15 @@ class MongoDatabase:
             self._preparer = asyncio.create_task(self._prepare_until_done(), name="mongo-prepare")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_attempt.wait(), PREPARE_START_WAIT)
-        if not self._prepared:
-            log.info("store.prepare_pending: indexes are prepared in the background once the "
-                     "database answers")
+        if self._prepared:
+            return
+        failure = self._last_failure
+        if failure is None:  # still preparing (a slow index build)
+            log.info("store.prepare_pending: indexes are prepared in the background")
+        else:  # the start's word on the database, in the fields of dependency.down
+            log.warning("store.prepare_pending: the database cannot serve; indexes are prepared "
+                        "in the background once it answers", extra=fields(
+                            dependency="mongo", reason=failure.reason, detail=failure.detail))
 
     async def ping(self, timeout: float) -> None:
         await self._run("ping", lambda: self._db.command("ping"), timeout=timeout, report=False)
@@ -128,7 +145,8 @@ class MongoDatabase:
                 return
             # A quick round trip first, so an unavailable database fails within the timeout.
             await self._run("prepare.ping", lambda: self._db.command("ping"))
-            await self._run("prepare", self._prepare, timeout=max(PREPARE_TIMEOUT, self._timeout))
+            await self._run("prepare", self._prepare, timeout=max(PREPARE_TIMEOUT, self._timeout),
+                            command="hello")
             self._prepared = True
 
     async def _prepare_until_done(self) -> None:
@@ -142,8 +160,8 @@ class MongoDatabase:
                 log.info("store.prepared", extra=fields(
                     transactions=self.supports_transactions, ttl=self.supports_ttl))
                 return
-            except StoreUnavailable:
-                pass
+            except StoreUnavailable as exc:
+                self._last_failure = exc
             except Exception as exc:
                 if type(exc).__name__ != last_error:
                     log.exception("store.prepare_failed", extra=fields(error=type(exc).__name__))

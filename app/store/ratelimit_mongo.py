@@ -78,7 +78,7 @@ class MongoRateLimiter:
             return document
 
         try:
-            document = await self._calls.run("rate_limits.hit", count)
+            document = await self._calls.run("rate_limits.hit", count, command="findAndModify")
         except (DependencyUnavailable, PyMongoError) as exc:
             # A driver error the boundary does not know is a bug, but still no reason to refuse.
             if not self._failing:

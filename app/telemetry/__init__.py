@@ -11,6 +11,7 @@ from app.telemetry.logging import (
     get_logger,
     setup_logging,
 )
+from app.telemetry.redact import user_agent_text
 
 __all__ = [
     "RequestContext",
@@ -21,4 +22,5 @@ __all__ = [
     "flush_logs",
     "get_logger",
     "setup_logging",
+    "user_agent_text",
 ]

@@ -26,7 +26,7 @@ from typing import IO, Any
 import orjson
 from aiohttp.http_exceptions import HttpProcessingError
 
-from app.telemetry.redact import redact_text
+from app.telemetry.redact import USER_AGENT_MAX, redact_text, user_agent_text
 
 _LEVEL_NAMES = {
     logging.DEBUG: "debug",
@@ -51,6 +51,9 @@ class RequestContext:
     user_id: str | None = None
     trace_id: str | None = None  # set when the request is traced (sampled)
     span_id: str | None = None
+    # The trusted client address, once computed (by the rate limiter or the access line): on the
+    # access line only, not on every line of the request.
+    client_ip: str | None = None
 
 
 current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)
@@ -204,9 +207,9 @@ def _json_string(text: str) -> bytes:
 class _AccessTemplate:
     """The `request.completed` line as bytes joined from preformatted parts: the same object
     `_line` + orjson would write (same fields, same order, same escaping), without building a
-    dict per request. Values that come from the client (the path) are escaped by orjson;
-    route strings are escaped once and remembered (templates are a bounded set); the request
-    id is `[A-Za-z0-9._:-]` only (checked on the way in) and trace ids are hex."""
+    dict per request. Values that come from the client (the path, the user agent) are escaped by
+    orjson; route strings are escaped once and remembered (templates are a bounded set); the
+    request id is `[A-Za-z0-9._:-]` only (checked on the way in) and trace ids are hex."""
 
     def __init__(self) -> None:
         self._second = -1
@@ -220,9 +223,13 @@ class _AccessTemplate:
         # (method, path) -> `,"method":..,"path":..`: client text, so bounded; a service
         # answers a few paths most of the time, and escaping one is most of a line's cost.
         self._requests: dict[tuple[str, str], bytes] = {}
+        # The User-Agent's first 200 characters -> `,"userAgent":..`: a few clients make most
+        # requests, and redacting and escaping one costs more than the rest of the line.
+        self._agents: dict[str, bytes] = {}
 
     def render(self, level: int, method: str, path: str, status: int, duration_ms: float,
-               ctx: RequestContext | None, created: float) -> bytes:
+               ctx: RequestContext | None, created: float, client_ip: str | None = None,
+               user_agent: str | None = None) -> bytes:
         second = int(created)
         if second != self._second:
             self._second = second
@@ -253,7 +260,19 @@ class _AccessTemplate:
                                              + _json_string(path))
         # %.3f: the value round(ms, 3) would give, at a third of the cost (one more digit or
         # two of text: 1.500, not 1.5; the same JSON number)
-        parts += (request, b',"statusCode":%d,"durationMs":%.3f}\n' % (status, duration_ms))
+        parts += (request, b',"statusCode":%d,"durationMs":%.3f' % (status, duration_ms))
+        if client_ip is not None:  # an address (checked by ipaddress) or the socket's peer
+            parts += (b',"clientIp":', _json_string(client_ip))
+        if user_agent is not None:
+            user_agent = user_agent[:USER_AGENT_MAX]  # before the lookup: 10 kB hash slowly
+            agent = self._agents.get(user_agent)
+            if agent is None:
+                if len(self._agents) >= 1024:
+                    self._agents.clear()
+                agent = self._agents[user_agent] = (
+                    b',"userAgent":' + _json_string(user_agent_text(user_agent)))
+            parts.append(agent)
+        parts.append(b"}\n")
         return b"".join(parts)
 
 
@@ -261,14 +280,18 @@ _access_template = _AccessTemplate()
 
 
 def access_line(method: str, path: str, status: int, duration_ms: float,
-                ctx: RequestContext | None = None) -> None:
+                ctx: RequestContext | None = None, client_ip: str | None = None,
+                user_agent: str | None = None) -> None:
     """The `request.completed` line, one per request (`ctx`: the request's, when the caller
-    has it at hand; else the current one)."""
+    has it at hand; else the current one). `client_ip`: the trusted client address;
+    `user_agent`: the header as received (cut, redacted and escaped here); either is left out
+    of the line when None."""
     level = logging.INFO if status < 500 else access_level(status)
     if _writer is None or not _access.isEnabledFor(level):
         return
     _writer.write(_access_template.render(
-        level, method, path, status, duration_ms, ctx or current_request.get(), time.time()))
+        level, method, path, status, duration_ms, ctx or current_request.get(), time.time(),
+        client_ip, user_agent))
 
 
 def setup_logging(level: str, stream: IO[str] | None = None) -> None:

@@ -1,5 +1,7 @@
 """A pymongo command listener: every command's duration into mongo_command_duration_seconds, a
-debug log line, and a child span when the request it runs for is being traced.
+debug log line, and a child span when the request it runs for is being traced. It is also told
+of the operations that failed before any of their commands reached a server (`operation_failed`,
+from the store's call boundary), which monitoring cannot see: so the histogram shows an outage.
 
 Per client (passed as `event_listeners`), so every application has its own and nothing global is
 registered. Async pymongo calls listeners inside the task that runs the command, so the current
@@ -56,6 +58,17 @@ class CommandTelemetry(monitoring.CommandListener):
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self._finish(event, "error", str(event.failure.get("codeName", "error"))
                      if isinstance(event.failure, dict) else "error")
+
+    def operation_failed(self, command: str, seconds: float) -> None:
+        """A failed operation none of whose commands a server failed (no server could be
+        selected, connected to or authenticated with): one error sample of the command it sends
+        first, with the time it waited."""
+        if self._metrics is not None:
+            self._metrics.mongo.labels(command, "error").observe(seconds)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("mongo.command", extra=fields(
+                command=command, outcome="error", durationMs=round(seconds * 1000, 3),
+                sent=False))
 
     def _finish(
         self,

@@ -13,6 +13,8 @@ SECRET_KEYS = re.compile(
 )
 _SECRET_TEXT = (
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), FILTERED),  # JWTs
+    # and what is left of one cut short (a header value truncated for a log line)
+    (re.compile(r"(?<![A-Za-z0-9])eyJ[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*)?"), FILTERED),
     (re.compile(r"(?i)bearer\s+\S+"), FILTERED),
     (re.compile(r"\$argon2[a-z]*\$\S+"), FILTERED),  # password hashes
     # JSON and form shapes, closed or cut short: "password": "…", 'token': '…', password=…
@@ -40,3 +42,26 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     return value
+
+
+# What telemetry keeps of a User-Agent header (the access line, the server span): enough to
+# tell clients apart, bounded whatever a client sends.
+USER_AGENT_MAX = 200
+# Every pattern above needs one of these (in lower case): text without them has nothing to
+# redact. Substring tests, not a case-insensitive regex: a tenth of the cost.
+_SECRET_MARKS = ("eyj", "bearer", "pass", "secret", "token", "authorization", "$argon2", "://")
+
+
+def user_agent_text(value: str) -> str:
+    """A User-Agent as telemetry carries it: its first 200 characters, anything shaped like a
+    credential replaced (a token the cut left half of too), and bytes that were not UTF-8 (lone
+    surrogates) as their escape text, so every encoder takes it."""
+    text = value[:USER_AGENT_MAX]
+    lower = text.lower()
+    if any(mark in lower for mark in _SECRET_MARKS):  # most agents hold none
+        text = redact_text(text)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -31,7 +31,7 @@ from opentelemetry.util.types import Attributes
 from app.config import Settings
 from app.identity import NAME
 from app.telemetry import otlp
-from app.telemetry.redact import redact_text
+from app.telemetry.redact import redact_text, user_agent_text
 from app.telemetry.span_export import SpanExporter
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -261,8 +261,8 @@ def _server_span_name(given: str, attrs: dict[str, Any], headers: Mapping[str, s
         if port:
             attrs["server.port"] = port
     agent = headers.get("User-Agent")
-    if agent:
-        attrs["user_agent.original"] = agent[:_MAX_HEADER_VALUE]
+    if agent:  # what the access line carries: cut, with any credential in it filtered
+        attrs["user_agent.original"] = user_agent_text(agent)
     return f"{method} {route}" if route else str(method)
 
 

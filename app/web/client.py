@@ -6,14 +6,30 @@ import ipaddress
 
 from aiohttp import web
 
+from app.telemetry import RequestContext
+from app.web.keys import REQUEST_CONTEXT
+
 
 def client_address(request: web.Request, trusted_hops: int) -> str:
     """The peer address; with N trusted proxies in front, the N-th address from the right of
     X-Forwarded-For (the one the outermost trusted proxy saw). The leftmost entries are written
-    by the client and never trusted. A header too short or malformed falls back to the peer."""
-    peer = request.remote or "unknown"
+    by the client and never trusted. A header too short or malformed falls back to the peer.
+
+    Computed once per request (the rate limiter and the access line both ask): remembered in
+    the request's context, so `trusted_hops` must be the application's one setting."""
     if trusted_hops == 0:
-        return peer
+        return request.remote or "unknown"  # the socket's peer, already read once by aiohttp
+    ctx: RequestContext | None = request.get(REQUEST_CONTEXT)
+    if ctx is not None and ctx.client_ip is not None:
+        return ctx.client_ip
+    address = _forwarded_address(request, trusted_hops)
+    if ctx is not None:
+        ctx.client_ip = address
+    return address
+
+
+def _forwarded_address(request: web.Request, trusted_hops: int) -> str:
+    peer = request.remote or "unknown"
     # Several header lines are one list (RFC 9110 5.3): a proxy that adds its own line after
     # the client's must not leave the client's line as the one we read.
     forwarded = ",".join(request.headers.getall("X-Forwarded-For", ()))

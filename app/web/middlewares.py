@@ -30,7 +30,9 @@ from app.telemetry import (
     current_request,
     fields,
     get_logger,
+    user_agent_text,
 )
+from app.web.client import client_address
 from app.web.edge import EdgeHeaders
 from app.web.errors import CLIENT_CLOSED, client_gone, error_response
 from app.web.handler import Handler
@@ -40,6 +42,7 @@ from app.web.ratelimit import Access, Limits
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = istr(REQUEST_ID_HEADER)  # hashed once, not on every lookup and insert
 _ORIGIN = istr("Origin")
+_USER_AGENT = istr("User-Agent")
 UNMATCHED_ROUTE = "__unmatched__"
 METRICS_PATH = "/metrics"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -90,6 +93,7 @@ def request_middleware(
     edge = EdgeHeaders(settings)
     access = Access(Limits(settings), telemetry.security, identify)
     perf_counter = time.perf_counter
+    trusted_hops = settings.trust_proxy_hops
     labels: RouteLabels = {}
 
     @web.middleware
@@ -149,10 +153,17 @@ def request_middleware(
                 http.observe(method, ctx.template, status, seconds, ctx.trace_id)
                 if span is not None and finish_span is not None:
                     finish_span(span, token, status, ctx.user_id)
-                access_line(method, path, status, seconds * 1000, ctx)
+                # Who asked (the address the rate limiter counted, computed once) and with
+                # what: the questions of an investigation that starts from a requestId.
+                client_ip = client_address(request, trusted_hops)
+                user_agent = request.headers.get(_USER_AGENT)
+                access_line(method, path, status, seconds * 1000, ctx, client_ip, user_agent)
                 if status == CLIENT_CLOSED:
                     log.info("request.aborted", extra=fields(
-                        reason="the client closed the connection before the answer"))
+                        reason="the client closed the connection before the answer",
+                        clientIp=client_ip,
+                        **({} if user_agent is None
+                           else {"userAgent": user_agent_text(user_agent)})))
             current_request.reset(context_token)
         # _edge, inlined: every answer that is not an exception takes this way
         origin = request.headers.get(_ORIGIN)

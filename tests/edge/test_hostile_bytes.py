@@ -122,3 +122,34 @@ def test_a_body_whose_framing_or_encoding_breaks_is_400_at_once(body):
     (access,) = [line for line in lines if line["msg"] == "request.completed"
                  and line.get("route") == "POST /__test__/echo"]
     assert access["statusCode"] == 400
+
+
+def test_hostile_user_agents_and_forwarded_addresses_never_break_the_access_line():
+    # Through the real server's parser: bytes that are not UTF-8, a tab, quotes and U+2028 in
+    # the User-Agent, one of 8,000 bytes (cut to 200); control bytes and one over the header
+    # limit (refused by the parser, never echoed); a spoofed X-Forwarded-For with no proxy
+    # trusted.
+    from tests.service import ServiceProcess
+
+    agents = [b"\xff\xc3 not utf-8", b"a\tb", b'q"uo\\te \xe2\x80\xa8', b"L" * 8000]
+    with ServiceProcess() as service:  # TRUST_PROXY_HOPS=0, the default
+        statuses = [asyncio.run(raw(service.port, get(
+            "/health", b"User-Agent: " + agent, b"X-Forwarded-For: 203.0.113.66")))[0]
+            for agent in agents]
+        refused = [asyncio.run(raw(service.port, get("/health", b"User-Agent: " + agent)))
+                   for agent in (b"refused-marker " * 700, b"refused-marker\x01",
+                                 b"refused-marker\x7f")]
+    assert statuses == [200] * 4
+    assert [answer[0] for answer in refused] == [400] * 3
+    assert not [answer for answer in refused if b"refused-marker" in answer[2]]
+    output = service.output()
+    # Split on "\n" only: str.splitlines would also split at the U+2028 JSON may carry raw.
+    lines = [json.loads(text) for text in output.split("\n") if text]  # each one object
+    access = [line for line in lines if line["msg"] == "request.completed"
+              and line.get("userAgent", "").startswith(("\\udcff", "a\t", "q", "L"))]
+    assert [line["userAgent"] for line in access] == [
+        "\\udcff\\udcc3 not utf-8", "a\tb", 'q"uo\\te \u2028', "L" * 200]
+    assert {line["clientIp"] for line in access} == {"127.0.0.1"}  # the spoof is ignored
+    assert "203.0.113.66" not in output and "refused-marker" not in output
+    assert [line["msg"] for line in lines if line.get("statusCode") == 400] == [
+        "request.malformed_http"] * 3

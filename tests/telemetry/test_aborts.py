@@ -33,7 +33,8 @@ async def test_a_client_gone_mid_body_is_499_not_500(aiohttp_server, aiohttp_cli
     server = await aiohttp_server(app)
     client = await aiohttp_client(server)
     partial = b'{"email": "victim@example.org", "password": "' + PASSWORD.encode()
-    await raw(server.port, login_head(500) + partial, close_after_send=True)
+    head = login_head(500).replace(b"Host: x\r\n", b"Host: x\r\nUser-Agent: probe/1\r\n")
+    await raw(server.port, head + partial, close_after_send=True)
 
     await wait_for(lambda: logs.find("request.aborted"))
     await asyncio.sleep(0.1)
@@ -42,6 +43,9 @@ async def test_a_client_gone_mid_body_is_499_not_500(aiohttp_server, aiohttp_cli
     (access,) = [line for line in logs.find("request.completed")
                  if line.get("route") == "POST /auth/login"]
     assert access["statusCode"] == 499 and access["level"] == "info"
+    # Who left, on both lines.
+    for line in (aborted, access):
+        assert (line["clientIp"], line["userAgent"]) == ("127.0.0.1", "probe/1")
     assert not [line for line in logs.lines() if line["level"] == "error"]
     counts = await _status_counts(client, "/auth/login")
     assert counts == {"499": 1.0}, counts

@@ -96,6 +96,11 @@ async def drive(service: ServiceProcess, canaries: dict[str, str], sent: Sent) -
         await call(session, sent, "GET", base + "/content",
                    params={"q": access, "cursor": refresh})
         await call(session, sent, "GET", base + "/catalog", headers={"X-Request-Id": access})
+        # Credentials in the User-Agent, which the access line carries (its first 200
+        # characters): whole, behind a scheme or a key, and cut short by the 200.
+        for agent in (f"tool/1 {refresh}", f"tool/1 Bearer {access}", f"tool/1 token={refresh}",
+                      f"tool/1 password={password}", "x" * 150 + " " + access):
+            await call(session, sent, "GET", base + "/catalog", headers={"User-Agent": agent})
         await call(session, sent, "GET", base + "/me",
                    headers={"Authorization": f"Bearer {access}"})
         await call(session, sent, "POST", base + "/admin/tags", json={"slug": "c", "name": "C"},
@@ -196,6 +201,7 @@ async def test_no_secret_ever_leaves_the_process(otlp, sentry_receiver):
     # The search is only as good as what was captured: each channel carried the cases.
     assert b"request.unhandled_error" in output and b"auth.refresh.reused" in output
     assert b"request.aborted" in output and b"request.malformed_http" in output
+    assert output.count(b'"userAgent":"tool/1 [Filtered]"') == 4
     assert len(sentry_receiver.events) >= 3, [e.get("message") for e in sentry_receiver.events]
     assert len(otlp.spans) >= 20
     assert otlp.headers[0]["authorization"] == f"Bearer {canaries['collector key']}"
