@@ -1,8 +1,11 @@
 """Operator commands of the example domain (`python -m app users|tokens|seed-demo|backup|restore
 ...`, and `serve --from-backup`): the `cli` of app.features (see app.composition.OperatorCli).
 
-They use the configured store (MongoDB in production) and print JSON lines, so their output
-pipes into jq like the service's logs.
+They use the configured store (MongoDB in production; backup, restore and canonicalize-emails
+have a client of their own, see app.cli_mongo) and print JSON lines, so their output pipes into
+jq like the service's logs: results on stdout, log lines on stderr. A failure is one JSON line
+too, never a traceback: `dependency.down` (the service's line for an outage, with the `reason`
+and the variable to check) when the database cannot serve, `cli.failed` otherwise; exit status 1.
 """
 
 from __future__ import annotations
@@ -15,35 +18,40 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from pymongo import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from app import __version__
 from app.bootstrap import build_auth, open_store
+from app.cli_mongo import NeedsMongo, backup_or_restore, canonicalize_emails
 from app.config import ConfigError, Settings
-from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.auth.models import ROLES
 from app.domain.auth.schemas import Email, NewPassword
+from app.domain.auth.service import AuthService
 from app.domain.content.demo import seed_demo
 from app.domain.content.service import ContentService
-from app.domain.database import Database
-from app.domain.errors import AppError
+from app.domain.database import Database, StoreUnavailable
+from app.domain.errors import AppError, ValidationFailed
 from app.domain.events import EventBus
 from app.domain.store import Store
 from app.domain.validation import Body, parse
 from app.lifecycle import StartupError
 from app.store import backup
+from app.store.backup_verify import one_line
 from app.store.memory import MemoryStore
 from app.telemetry import Telemetry, fields, get_logger
 
 if TYPE_CHECKING:
     from app.composition import Commands, DatabaseLoader
 
-log = get_logger("app")
+log = get_logger("app.cli")
 
 
 class _NewUser(Body):
     email: Email
+    password: NewPassword
+
+
+class _NewPassword(Body):
     password: NewPassword
 
 
@@ -60,6 +68,9 @@ def add_commands(commands: Commands, serve: argparse.ArgumentParser | None = Non
         "restore", help="verify a backup written by `backup`, then restore it"
     )
     restore.add_argument("--from", required=True, type=Path, metavar="DIR", dest="source")
+    restore.add_argument("--db", metavar="NAME",
+                         help="restore into database NAME instead of MONGO_DB (same checks: "
+                              "refused when not empty, unless --drop)")
     restore.add_argument("--drop", action="store_true",
                          help="replace the collections of a database that is not empty")
     restore.add_argument("--check", action="store_true",
@@ -71,6 +82,12 @@ def add_commands(commands: Commands, serve: argparse.ArgumentParser | None = Non
     create.add_argument("--email", required=True)
     create.add_argument("--role", action="append", choices=ROLES, dest="roles",
                         help="repeat for several roles (default: user)")
+    for name, text in _ACCOUNT_COMMANDS.items():
+        command = users.add_parser(name, help=text, description=text + _STILL_VALID)
+        command.add_argument("--email", required=True)
+        if name == "set-roles":
+            command.add_argument("--role", action="append", choices=ROLES, dest="roles",
+                                 required=True, help="repeat for several roles")
     canonicalize = users.add_parser(
         "canonicalize-emails",
         help="rewrite stored emails to their canonical form; collisions are reported, not merged",
@@ -109,9 +126,13 @@ def serve_database(args: argparse.Namespace, settings: Settings) -> DatabaseLoad
 
 def _read_password(stdin: IO[str]) -> str:
     if stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            raise AppError("The passwords differ")
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except (EOFError, KeyboardInterrupt):
+            raise ValidationFailed("No password was given") from None
+        if again != password:
+            raise ValidationFailed("The passwords differ")
         return password
     return stdin.readline().rstrip("\n")
 
@@ -128,12 +149,26 @@ async def run(
     stdin: IO[str] = sys.stdin,
     out: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
-    """Run one operator command; the store is opened here unless one is given (tests)."""
+    """Run one operator command; the store is opened here unless one is given (tests). Every
+    failure is one JSON log line on stderr (see `_failed`) and exit status 1."""
     emit = out or (lambda line: print(orjson.dumps(line).decode(), flush=True))
-    if args.command in ("backup", "restore"):
-        return await _backup_or_restore(args, settings, emit)
-    if args.command == "users" and args.action == "canonicalize-emails":
-        return await _canonicalize_emails(settings, emit, dry_run=args.dry_run)
+    command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+    try:
+        if args.command in ("backup", "restore"):
+            await backup_or_restore(args, settings, emit)
+        elif args.command == "users" and args.action == "canonicalize-emails":
+            return await canonicalize_emails(settings, emit, dry_run=args.dry_run)
+        else:
+            await _with_store(args, settings, store, stdin, emit)
+        return 0
+    except Exception as exc:
+        return _failed(command, exc)
+
+
+async def _with_store(
+    args: argparse.Namespace, settings: Settings, store: Store | None, stdin: IO[str],
+    emit: Callable[[dict[str, Any]], None],
+) -> None:
     own_store = store is None
     if store is None:
         store = open_store(settings)
@@ -144,10 +179,12 @@ async def run(
         if args.command == "seed-demo":
             tags, items = await seed_demo(ContentService(store, EventBus()))
             emit({"tagsCreated": tags, "itemsCreated": items})
-        elif args.command == "users":
+        elif args.command == "users" and args.action == "create":
             body = parse(_NewUser, {"email": args.email, "password": _read_password(stdin)})
             user = await auth.create_user(body.email, body.password, tuple(args.roles or ["user"]))
             emit({"created": user.id, "email": user.email, "roles": list(user.roles)})
+        elif args.command == "users":
+            await _change_account(auth, args, stdin, emit)
         elif args.action == "list":
             user = await auth.find_user(args.user)
             for token in await auth.list_tokens(user.id):
@@ -160,105 +197,89 @@ async def run(
         else:
             user = await auth.find_user(args.user)
             emit({"user": user.id, "revoked": await auth.revoke_all(user.id)})
-        return 0
-    except AppError as exc:
-        details = f" {orjson.dumps(exc.details).decode()}" if exc.details else ""
-        print(f"error: {exc.code}: {exc.message}{details}", file=sys.stderr)
-        return 1
     finally:
         if own_store:
             await store.close()
 
 
-async def _backup_or_restore(
-    args: argparse.Namespace, settings: Settings, emit: Callable[[dict[str, Any]], None]
-) -> int:
-    if args.command == "restore" and args.check:
-        try:
-            _, verified = backup.verify(args.source)
-        except backup.BackupError as exc:
-            print(f"error: restore: {exc}", file=sys.stderr)
-            return 1
-        for collection in verified:
-            emit({"verified": collection.name, "documents": collection.documents})
-        return 0
-    if settings.mongo_uri is None:
-        print(f"error: {args.command} needs MONGO_URI (the memory store has nothing to keep; "
-              "to debug with a backup locally: python -m app serve --from-backup DIR)",
-              file=sys.stderr)
-        return 1
-    # No per-operation timeout: a large collection takes as long as it takes.
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_uri.reveal(), serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5,
-        w="majority", tz_aware=True,
-    )
-    try:
-        if args.command == "backup":
-            for report in await backup.backup(client, settings.mongo_db, args.out):
-                emit({"collection": report.name, "documents": report.documents,
-                      "sha256": report.sha256})
-        else:
-            for report in await backup.restore(client, args.source, database=settings.mongo_db,
-                                               drop=args.drop):
-                emit({"restored": report.name, "documents": report.documents})
-        return 0
-    except (backup.BackupError, PyMongoError) as exc:
-        # One line: the operator reads it in a terminal or a CronJob's log.
-        print(f"error: {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    finally:
-        await client.close()
+# users disable | enable | reset-password | set-roles: what each does, for its help.
+_ACCOUNT_COMMANDS = {
+    "disable": "disable an account: no login (answered as a wrong password), refresh or /me; "
+               "revokes every refresh token of the user",
+    "enable": "enable a disabled account again (its revoked tokens stay revoked)",
+    "reset-password": "set a new password (from a prompt or stdin, the same rules as create); "
+                      "revokes every refresh token of the user",
+    "set-roles": "replace the user's roles; revokes every refresh token of the user, so new "
+                 "sessions carry the new roles",
+}
+_STILL_VALID = (". Access tokens already issued stay valid until they expire "
+                "(ACCESS_TOKEN_TTL_SECONDS), except where the service reads the account "
+                "(/me, the admin routes).")
+_ACCOUNT_EVENTS = {"disable": "user.disabled", "enable": "user.enabled",
+                   "reset-password": "user.password_reset", "set-roles": "user.roles_changed"}
 
 
-async def _canonicalize_emails(
-    settings: Settings, emit: Callable[[dict[str, Any]], None], *, dry_run: bool
-) -> int:
-    """Users stored before emails had one canonical form: rewrite each to canonical_email of
-    itself. Two users with the same canonical form (or an email that has none) are reported
-    and left alone: which account to keep is a person's decision. Exit 1 when any remain."""
-    if settings.mongo_uri is None:
-        print("error: canonicalize-emails needs MONGO_URI (the memory store starts empty)",
-              file=sys.stderr)
-        return 1
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_uri.reveal(), serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5,
-        w="majority", tz_aware=True,
-    )
-    users = client[settings.mongo_db]["users"]
-    counts = {"checked": 0, "rewritten": 0, "collisions": 0, "invalid": 0}
-    try:
-        by_canonical: dict[str, list[dict[str, Any]]] = {}
-        async for doc in users.find({}, {"email": 1}):
-            counts["checked"] += 1
-            try:
-                by_canonical.setdefault(canonical_email(doc["email"]), []).append(doc)
-            except InvalidEmail as exc:
-                counts["invalid"] += 1
-                emit({"invalid": doc["_id"], "email": doc["email"], "reason": str(exc)})
-        for canonical, docs in by_canonical.items():
-            if len(docs) > 1:
-                counts["collisions"] += 1
-                emit({"collision": canonical, "users": [d["_id"] for d in docs],
-                      "emails": [d["email"] for d in docs]})
-                continue
-            doc = docs[0]
-            if doc["email"] == canonical:
-                continue
-            if not dry_run:
-                try:  # the email must still be the one read: never overwrite a newer change
-                    await users.update_one({"_id": doc["_id"], "email": doc["email"]},
-                                           {"$set": {"email": canonical}})
-                except DuplicateKeyError:  # registered meanwhile under the canonical form
-                    counts["collisions"] += 1
-                    emit({"collision": canonical, "users": [doc["_id"]]})
-                    continue
-            counts["rewritten"] += 1
-            emit({"rewrite": doc["_id"], "from": doc["email"], "to": canonical,
-                  "dryRun": dry_run})
-        emit({**counts, "dryRun": dry_run})
-        return 1 if counts["collisions"] or counts["invalid"] else 0
-    except PyMongoError as exc:
-        print(f"error: canonicalize-emails: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    finally:
-        await client.close()
+async def _change_account(
+    auth: AuthService, args: argparse.Namespace, stdin: IO[str],
+    emit: Callable[[dict[str, Any]], None],
+) -> None:
+    """One line to the log (ids only, never the email or the password) and one result line."""
+    if args.action == "disable":
+        change = await auth.disable_user(args.email)
+    elif args.action == "enable":
+        change = await auth.enable_user(args.email)
+    elif args.action == "reset-password":
+        await auth.account(args.email)  # an unknown email fails before the prompt
+        body = parse(_NewPassword, {"password": _read_password(stdin)})
+        change = await auth.reset_password(args.email, body.password)
+    else:
+        change = await auth.set_roles(args.email, tuple(args.roles))
+    before, after = change.before, change.after
+    what: dict[str, Any] = {"revokedTokens": change.revoked_tokens}
+    if args.action == "set-roles":
+        what |= {"roles": list(after.roles), "previousRoles": list(before.roles)}
+    elif args.action != "reset-password":
+        what |= {"disabled": after.disabled, "changed": before.disabled != after.disabled}
+    log.info(_ACCOUNT_EVENTS[args.action], extra=fields(userId=after.id, **what))
+    emit({"user": after.id, "email": after.email, **what})
+
+
+# Failures: one JSON line on stderr, never a traceback, so `2>&1 | jq` reads all of a command.
+
+_HINTS = {
+    "unreachable": "no MongoDB answered at the address in MONGO_URI: check the host, port, DNS "
+                   "and network path, and that the database runs",
+    "timeout": "the database did not answer within MONGO_TIMEOUT_MS: check its load and the "
+               "network path to the address in MONGO_URI",
+    "authentication": "the database refused the credentials in MONGO_URI: check the user, "
+                      "password and authSource",
+    "authorization": "the user in MONGO_URI lacks a privilege this command needs on MONGO_DB",
+}
+
+
+def _failed(command: str, exc: Exception) -> int:
+    """Log why `command` failed, as one line, and return its exit status (1)."""
+    if isinstance(exc, StoreUnavailable):
+        # The service's own line for an outage, so one query finds both (`dependency.down`).
+        cause = exc.__cause__
+        log.error("dependency.down", extra=fields(
+            dependency="mongo", reason=exc.reason, detail=exc.detail, command=command,
+            operation=exc.operation, variable="MONGO_URI",
+            hint=_HINTS.get(exc.reason, "the database cannot serve: check it and MONGO_URI"),
+            **({"message": str(cause)} if isinstance(cause, backup.BackupError) else {})))
+    elif isinstance(exc, AppError):
+        log.error("cli.failed", extra=fields(command=command, code=exc.code, message=exc.message,
+                                             **({"details": exc.details} if exc.details else {})))
+    elif isinstance(exc, NeedsMongo):
+        log.error("cli.failed", extra=fields(command=command, message=str(exc),
+                                             variable="MONGO_URI"))
+    elif isinstance(exc, backup.BackupError):  # one line already, naming the file
+        log.error("cli.failed", extra=fields(command=command, message=str(exc)))
+    elif isinstance(exc, PyMongoError):
+        log.error("cli.failed", extra=fields(command=command, message=one_line(exc)))
+    elif isinstance(exc, OSError):
+        log.error("cli.failed", extra=fields(
+            command=command, message=f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")))
+    else:  # a bug: the stack goes into the line's `error`, still one JSON line
+        log.error("cli.failed", exc_info=exc, extra=fields(command=command))
+    return 1

@@ -1,14 +1,25 @@
-"""The operator CLI against the store: create a user, list and revoke their refresh tokens."""
+"""The operator CLI against the store: create a user, list and revoke their refresh tokens; and
+every failure, a database that is unreachable or refuses the credentials included, is JSON
+lines only (one error line naming the reason and the variable to check), never a traceback.
+The account commands (disable, enable, reset-password, set-roles) are in
+tests/auth/test_operator_commands.py."""
 
 import argparse
 import io
 import subprocess
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import pytest
 
 from app import cli
 from app.web.app import create_app
 from tests.auth.conftest import PASSWORD, AuthClient
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
+from tests.drills.test_restore_refusals import seed, take_backup
+from tests.mongo_server import FerretDB
 from tests.service import REPO
 from tests.test_errors import assert_envelope
 
@@ -37,10 +48,12 @@ async def test_create_user_then_log_in(aiohttp_client, store):
     assert login.status == 200
 
 
-async def test_create_user_refuses_a_weak_password(store, capsys):
+async def test_create_user_refuses_a_weak_password(store, logs):
     code, lines = await run(store, "users", "create", "--email", "a@b.io", stdin="short\n")
     assert code == 1 and lines == []
-    assert "validation.failed" in capsys.readouterr().err
+    [failed] = logs.find("cli.failed")
+    assert failed["level"] == "error" and failed["code"] == "validation.failed"
+    assert failed["command"] == "users create" and failed["details"][0]["field"] == "password"
 
 
 async def test_list_and_revoke_every_token_of_a_user(aiohttp_client, store):
@@ -64,10 +77,10 @@ async def test_list_and_revoke_every_token_of_a_user(aiohttp_client, store):
     assert all(token["revokedAt"] for token in after)
 
 
-async def test_unknown_user(store, capsys):
+async def test_unknown_user(store, logs):
     code, _ = await run(store, "tokens", "revoke", "--user", "nobody@example.org")
     assert code == 1
-    assert "resource.not_found" in capsys.readouterr().err
+    assert logs.find("cli.failed")[0]["code"] == "resource.not_found"
 
 
 def test_cli_process_against_the_database(mongo_settings):
@@ -86,7 +99,8 @@ def test_cli_process_against_the_database(mongo_settings):
     assert '"revoked":0' in revoked.stdout
     duplicate = app("users", "create", "--email", "cli@example.org", stdin=PASSWORD + "\n")
     assert duplicate.returncode == 1
-    assert "conflict" in duplicate.stderr
+    assert [line["code"] for line in json_lines(duplicate) if line.get("level") == "error"] == [
+        "conflict"]
 
 
 async def test_seed_demo_is_idempotent(store):
@@ -96,3 +110,73 @@ async def test_seed_demo_is_idempotent(store):
     assert lines == [{"tagsCreated": 0, "itemsCreated": 0}]
     counts = await store.active_counts_by_tag()
     assert len(counts) == 6 and sum(counts.values()) > 29
+
+
+def json_lines(done: subprocess.CompletedProcess[str]) -> list[dict]:
+    """Every line the process wrote, stdout and stderr; each must be one JSON object."""
+    assert "Traceback" not in done.stdout + done.stderr
+    return [orjson.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+
+
+# What each command needs to reach the database (restore: a backup that verifies).
+COMMANDS = {
+    "users create": (["users", "create", "--email", "ops@example.org"], PASSWORD + "\n"),
+    "users disable": (["users", "disable", "--email", "ops@example.org"], ""),
+    "users reset-password": (["users", "reset-password", "--email", "ops@example.org"],
+                             PASSWORD + "\n"),
+    "tokens list": (["tokens", "list", "--user", "ops@example.org"], ""),
+    "seed-demo": (["seed-demo"], ""),
+    "backup": (["backup", "--out", "{tmp}/new-backup"], ""),
+    "restore": (["restore", "--from", "{tmp}/backup", "--db", "restored"], ""),
+    "users canonicalize-emails": (["users", "canonicalize-emails"], ""),
+}
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("database", ["unreachable", "refusing the credentials"])
+async def test_a_database_that_cannot_serve_is_one_json_error_line(
+    database, mongo_server, mongo_settings, tmp_path
+):
+    """Each command against a port nothing listens on, and against a server that refuses the
+    credentials (FerretDB v1 refuses every SCRAM conversation: see test_refused_credentials)."""
+    if database == "unreachable":
+        uri, reason = f"mongodb://127.0.0.1:{free_port()}/", "unreachable"
+    else:
+        if not isinstance(mongo_server, FerretDB):
+            pytest.skip("needs a server that refuses these credentials: FerretDB")
+        parts = urlsplit(mongo_server.uri)
+        uri = urlunsplit(parts._replace(netloc=f"catalog:canary-pw-91xQ@{parts.netloc}"))
+        reason = "authentication"
+    seed(mongo_settings.mongo_uri.reveal(), mongo_settings.mongo_db)
+    await take_backup(mongo_settings, tmp_path / "backup")
+    env = {"PATH": "/usr/bin:/bin", "MONGO_URI": uri, "MONGO_DB": "refused",
+           "MONGO_TIMEOUT_MS": "500"}
+    for command, (argv, stdin) in COMMANDS.items():
+        argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+        done = subprocess.run([sys.executable, "-m", "app", *argv], cwd=REPO, env=env,
+                              input=stdin, capture_output=True, text=True, timeout=60)
+
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stdout == "", command  # no result line
+        lines = json_lines(done)
+        errors = [line for line in lines if line["level"] == "error"]
+        assert [(e["msg"], e["dependency"], e["reason"], e["variable"], e["command"])
+                for e in errors] == [("dependency.down", "mongo", reason, "MONGO_URI", command)]
+        assert errors[0]["hint"]
+        assert "canary-pw-91xQ" not in done.stdout + done.stderr and PASSWORD not in done.stderr
+    assert not (tmp_path / "new-backup").exists()  # a failed backup leaves no folder behind
+
+
+async def test_other_failures_are_one_json_line_too(mongo_settings, tmp_path, logs):
+    (tmp_path / "file").write_text("")
+    argv = ("backup", "--out", str(tmp_path / "file" / "backup"))  # not a directory
+
+    code = await cli.run(parse(*argv), mongo_settings, out=lambda line: None)
+
+    assert code == 1
+    [failed] = [line for line in logs.lines() if line["level"] == "error"]
+    assert failed["msg"] == "cli.failed" and failed["command"] == "backup"
+    assert "Not a directory" in failed["message"] and "error" not in failed  # no stack
+    unset = await cli.run(parse(*argv), make_settings(), out=lambda line: None)
+    assert unset == 1 and logs.find("cli.failed")[-1]["variable"] == "MONGO_URI"
+    assert not Path(tmp_path / "file" / "backup").exists()

@@ -24,7 +24,19 @@ class UserStore(Protocol):
 
     async def get_user_by_email(self, email: str) -> User | None: ...
 
-    async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None: ...
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, at: datetime, *, replaces: str | None = None
+    ) -> bool:
+        """False when there is no such user, or (with `replaces`) when the stored hash is no
+        longer that one: a rehash on login must not undo a password reset made meanwhile."""
+
+    async def set_user_disabled(self, user_id: str, disabled: bool, at: datetime) -> User | None:
+        """The updated user, or None when there is no such user."""
+
+    async def set_user_roles(
+        self, user_id: str, roles: tuple[str, ...], at: datetime
+    ) -> User | None:
+        """The updated user, or None when there is no such user."""
 
 
 class RefreshTokenStore(Protocol):

@@ -75,9 +75,9 @@ async def _is_replica_set(client: AsyncMongoClient[Any]) -> bool:
 
 async def backup(client: AsyncMongoClient[Any], database: str, out: Path) -> list[CollectionReport]:
     db = client[database]
+    consistent = await _is_replica_set(client)  # first: a database that is down leaves no folder
     target = out / database
     target.mkdir(parents=True, exist_ok=True)
-    consistent = await _is_replica_set(client)
     if not consistent:
         log.warning("backup.not_a_snapshot: the server is not a replica set, so collections are "
                     "read one after the other, not at one point in time")

@@ -17,6 +17,7 @@ def user_document(user: User) -> dict[str, Any]:
         "roles": list(user.roles),
         "createdAt": user.created_at,
         "updatedAt": user.updated_at,
+        "disabled": user.disabled,
     }
 
 
@@ -30,6 +31,7 @@ def user_from_document(doc: dict[str, Any] | None) -> User | None:
         roles=tuple(doc["roles"]),
         created_at=doc["createdAt"],
         updated_at=doc["updatedAt"],
+        disabled=bool(doc.get("disabled", False)),  # absent in documents older than the flag
     )
 
 

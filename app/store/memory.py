@@ -48,10 +48,29 @@ class MemoryStore(MemoryDatabase):
         user_id = self._user_ids_by_email.get(email)
         return self._users.get(user_id) if user_id else None
 
-    async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None:
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, at: datetime, *, replaces: str | None = None
+    ) -> bool:
         user = self._users.get(user_id)
-        if user is not None:
-            self._users[user_id] = replace(user, password_hash=password_hash, updated_at=at)
+        if user is None or (replaces is not None and user.password_hash != replaces):
+            return False
+        self._users[user_id] = replace(user, password_hash=password_hash, updated_at=at)
+        return True
+
+    async def set_user_disabled(self, user_id: str, disabled: bool, at: datetime) -> User | None:
+        return self._update_user(user_id, disabled=disabled, updated_at=at)
+
+    async def set_user_roles(
+        self, user_id: str, roles: tuple[str, ...], at: datetime
+    ) -> User | None:
+        return self._update_user(user_id, roles=roles, updated_at=at)
+
+    def _update_user(self, user_id: str, **changes: Any) -> User | None:
+        user = self._users.get(user_id)
+        if user is None:
+            return None
+        self._users[user_id] = replace(user, **changes)
+        return self._users[user_id]
 
     # refresh tokens
 

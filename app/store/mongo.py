@@ -97,10 +97,29 @@ class MongoStore(MongoDatabase):
         doc = await self._run("users.find", lambda: self._users.find_one({"email": email}))
         return user_from_document(doc)
 
-    async def set_password_hash(self, user_id: str, password_hash: str, at: datetime) -> None:
-        await self._run("users.update", lambda: self._users.update_one(
-            {"_id": user_id}, {"$set": {"passwordHash": password_hash, "updatedAt": at}}
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, at: datetime, *, replaces: str | None = None
+    ) -> bool:
+        selector = {"_id": user_id} if replaces is None else {"_id": user_id,
+                                                              "passwordHash": replaces}
+        result = await self._run("users.update", lambda: self._users.update_one(
+            selector, {"$set": {"passwordHash": password_hash, "updatedAt": at}}
         ))
+        return result.matched_count == 1
+
+    async def set_user_disabled(self, user_id: str, disabled: bool, at: datetime) -> User | None:
+        return await self._update_user(user_id, {"disabled": disabled, "updatedAt": at})
+
+    async def set_user_roles(
+        self, user_id: str, roles: tuple[str, ...], at: datetime
+    ) -> User | None:
+        return await self._update_user(user_id, {"roles": list(roles), "updatedAt": at})
+
+    async def _update_user(self, user_id: str, changes: dict[str, Any]) -> User | None:
+        doc = await self._run("users.update", lambda: self._users.find_one_and_update(
+            {"_id": user_id}, {"$set": changes}, return_document=pymongo.ReturnDocument.AFTER,
+        ), command="findAndModify")
+        return user_from_document(doc)
 
     # refresh tokens
 
@@ -128,7 +147,7 @@ class MongoStore(MongoDatabase):
             )
             return result.modified_count
 
-        return await self._run("refresh_families.revoke", revoke)
+        return await self._run("refresh_families.revoke", revoke, command="update")
 
     async def insert_refresh_token(self, token: RefreshToken) -> None:
         await self._run("refresh_tokens.insert",
@@ -141,7 +160,7 @@ class MongoStore(MongoDatabase):
     async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
         await self._run("refresh_tokens.mark_used", lambda: self._tokens.update_one(
             {"jti": jti, "usedAt": None}, {"$set": {"usedAt": at, "replacedBy": replaced_by}}
-        ))
+        ), command="update")
 
     async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
         async def revoke() -> int:
@@ -153,7 +172,7 @@ class MongoStore(MongoDatabase):
             )
             return result.modified_count
 
-        return await self._run("refresh_tokens.revoke_user", revoke)
+        return await self._run("refresh_tokens.revoke_user", revoke, command="update")
 
     async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
         docs = await self._run("refresh_tokens.list", lambda: self._tokens.find(
@@ -212,7 +231,8 @@ class MongoStore(MongoDatabase):
                 return await session.with_transaction(rename)
 
         try:
-            return await self._catalog_write("tags.rename", in_transaction)
+            return await self._catalog_write("tags.rename", in_transaction,
+                                             command="findAndModify")
         except Conflict:
             raise Conflict(f"Tag {new_slug!r} already exists") from None
 
@@ -234,7 +254,7 @@ class MongoStore(MongoDatabase):
         doc = await self._catalog_write("content.update",
                                         lambda: self._content.find_one_and_update(
             {"_id": item_id}, {"$set": update}, return_document=pymongo.ReturnDocument.AFTER,
-        ))
+        ), command="findAndModify")
         return content_from_document(doc)
 
     async def delete_content(self, item_id: str) -> bool:
@@ -264,7 +284,7 @@ class MongoStore(MongoDatabase):
         async def counts() -> list[dict[str, Any]]:
             return await (await self._content.aggregate(pipeline)).to_list()
 
-        docs = await self._run("content.counts", counts)
+        docs = await self._run("content.counts", counts, command="aggregate")
         return {doc["_id"]: doc["count"] for doc in docs}
 
     async def catalog_stamp(self) -> int:
@@ -272,15 +292,17 @@ class MongoStore(MongoDatabase):
             # A write landed but its bump did not: without this the stamp would stay put and
             # no instance would rebuild. Every refresher calls here, so the debt is paid soon.
             await self._bump_catalog()
-        doc = await self._run("meta.catalog", lambda: self._meta.find_one({"_id": "catalog"}))
+        doc = await self._run("meta.catalog", lambda: self._meta.find_one({"_id": "catalog"}),
+                              command="find")
         return int(doc["stamp"]) if doc else 0
 
-    async def _catalog_write(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _catalog_write(self, operation: str, call: Callable[[], Awaitable[T]],
+                             command: str | None = None) -> T:
         """A write the catalog and content snapshots depend on, then the stamp bump. A write
         that fails as unavailable may still have landed (a timeout after the server applied
-        it): a bump is owed then too."""
+        it): a bump is owed then too. `command`: as for `_run`."""
         try:
-            result = await self._run(operation, call)
+            result = await self._run(operation, call, command=command)
         except StoreUnavailable:
             self._bumps_failed += 1
             raise
@@ -292,7 +314,7 @@ class MongoStore(MongoDatabase):
         covers = self._bumps_failed  # failed before this one is sent: it lands after them
         try:
             await self._run("meta.catalog", lambda: self._meta.update_one(
-                {"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True))
+                {"_id": "catalog"}, {"$inc": {"stamp": 1}}, upsert=True), command="update")
         except BaseException:
             # Timed out, unreachable or the caller cancelled: it may not have landed, so owe one
             # (a bump too many costs each instance one rebuild; one too few, staleness).

@@ -56,6 +56,6 @@ async def test_rewrites_what_it_can_and_reports_the_rest(mongo_settings):
         await store.close()
 
 
-async def test_needs_the_database(settings, capsys):
+async def test_needs_the_database(settings, logs):
     code = await cli.run(parse("users", "canonicalize-emails"), settings, out=lambda _: None)
-    assert code == 1 and "MONGO_URI" in capsys.readouterr().err
+    assert code == 1 and logs.find("cli.failed")[0]["variable"] == "MONGO_URI"

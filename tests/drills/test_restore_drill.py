@@ -151,3 +151,55 @@ def test_backup_needs_mongo(tmp_path):
                             text=True, timeout=30)
     assert result.returncode == 1 and "MONGO_URI" in result.stderr
     assert not any(Path(tmp_path).iterdir())
+
+
+def test_restore_into_another_database(mongo_settings, tmp_path):
+    """`restore --db NAME` restores into NAME instead of MONGO_DB, with the same verification,
+    the same refusal of a database that is not empty (without --drop) and the same required
+    indexes; the configured database is not touched."""
+    settings, uri = mongo_settings, mongo_settings.mongo_uri.reveal()
+    with MongoClient(uri, tz_aware=True) as client:
+        live = client[settings.mongo_db]
+        live.users.insert_many([{"_id": f"u{n}", "email": f"user{n}@example.org",
+                                 "passwordHash": "x", "roles": ["user"]} for n in range(3)])
+        live.tags.insert_one({"_id": "t1", "slug": "python", "name": "Python"})
+        live.tags.create_index("slug", unique=True)  # users.email is left to the restore
+    out = tmp_path / "backup"
+    assert app_cli(settings, "backup", "--out", str(out)).returncode == 0
+    before = snapshot(uri, settings.mongo_db)
+    other = f"{settings.mongo_db}_copy"
+    try:
+        restored = app_cli(settings, "restore", "--from", str(out), "--db", other)
+
+        assert restored.returncode == 0, restored.stderr
+        lines = [json.loads(line) for line in restored.stdout.splitlines()]
+        assert {(line["restored"], line["database"]) for line in lines} == {
+            ("tags", other), ("users", other)}
+        copy = snapshot(uri, other)
+        assert {name: c["documents"] for name, c in copy.items()} == {
+            name: c["documents"] for name, c in before.items()}
+        with MongoClient(uri) as client:
+            assert client[other].users.index_information()["email_1"].get("unique") is True
+        assert snapshot(uri, settings.mongo_db) == before
+
+        refused = app_cli(settings, "restore", "--from", str(out), "--db", other)
+        assert refused.returncode == 1
+        [line] = [json.loads(line) for line in refused.stderr.splitlines()]
+        assert f"database {other!r} is not empty" in line["message"]
+        assert "--drop" in line["message"]
+        dropped = app_cli(settings, "restore", "--from", str(out), "--db", other, "--drop")
+        assert dropped.returncode == 0, dropped.stderr
+
+        (out / settings.mongo_db / "users.bson").write_bytes(b"")  # fails verification
+        damaged = app_cli(settings, "restore", "--from", str(out), "--db", f"{other}2")
+        assert damaged.returncode == 1 and "users.bson" in damaged.stderr
+        with MongoClient(uri) as client:
+            assert f"{other}2" not in client.list_database_names()
+
+        named = app_cli(settings, "restore", "--from", str(out), "--db", "a/b")
+        assert named.returncode == 1
+        [line] = [json.loads(line) for line in named.stderr.splitlines()]
+        assert line["code"] == "validation.failed" and "--db" in line["message"]
+    finally:
+        with MongoClient(uri) as client:
+            client.drop_database(other)

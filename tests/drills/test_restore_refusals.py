@@ -1,7 +1,7 @@
 """Restore verifies everything before it changes anything: each way a backup can be damaged is
-refused with one line on stderr naming the file, a non-zero exit and the database untouched; and
-what a restore writes is bounded in memory, carries the service's unique indexes whatever the
-backup's metadata says, and decodes datetimes as UTC."""
+refused with one JSON line on stderr naming the file, a non-zero exit and the database
+untouched; and what a restore writes is bounded in memory, carries the service's unique indexes
+whatever the backup's metadata says, and decodes datetimes as UTC."""
 
 from __future__ import annotations
 
@@ -167,13 +167,21 @@ async def test_a_damaged_backup_is_refused_in_one_line_and_changes_nothing(
     result = app_cli(mongo_settings, "restore", "--from", str(out), "--drop")
 
     assert result.returncode == 1, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert file in lines[0] and words in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
+    message = refusal(result)
+    assert file in message and words in message, message
     assert snapshot(uri, database) == before
     checked = app_cli(mongo_settings, "restore", "--from", str(out), "--check")
-    assert checked.returncode == 1 and checked.stderr.splitlines() == lines
+    assert checked.returncode == 1 and refusal(checked) == message
+
+
+def refusal(result: subprocess.CompletedProcess[str]) -> str:
+    """The message of the one line a refused restore writes: JSON, as every CLI failure."""
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    failed = json.loads(line)
+    assert (failed["level"], failed["msg"], failed["command"]) == ("error", "cli.failed",
+                                                                   "restore")
+    return failed["message"]
 
 
 async def test_data_the_required_indexes_refuse_is_refused_and_changes_nothing(
@@ -197,8 +205,8 @@ async def test_data_the_required_indexes_refuse_is_refused_and_changes_nothing(
     result = app_cli(mongo_settings, "restore", "--from", str(out), "--drop")
 
     assert result.returncode == 1, result.stderr
-    [line] = result.stderr.splitlines()
-    assert "users" in line and "not changed" in line, line
+    message = refusal(result)
+    assert message.startswith("restoring users failed (") and "not changed" in message, message
     assert snapshot(uri, database) == before  # no staging collection left either
 
 

@@ -119,3 +119,46 @@ async def test_revoke_and_list_a_users_tokens(store):
     assert await store.extend_refresh_family("F9", now)
     assert all(token.revoked_at == now for token in await store.list_user_refresh_tokens("U"))
     assert (await store.list_user_refresh_tokens("other"))[0].revoked_at is None
+
+
+async def test_set_password_hash_only_over_the_hash_it_replaces(store):
+    user = a_user()
+    await store.create_user(user)
+    at = utcnow()
+    assert not await store.set_password_hash(user.id, "$argon2id$a", at, replaces="$other")
+    assert (await store.get_user(user.id)).password_hash == user.password_hash
+    assert await store.set_password_hash(user.id, "$argon2id$a", at, replaces=user.password_hash)
+    assert (await store.get_user(user.id)).password_hash == "$argon2id$a"
+    assert not await store.set_password_hash("01H00000000000000000000000", "$argon2id$b", at)
+
+
+async def test_disable_enable_and_roles(store):
+    user = a_user()
+    await store.create_user(user)
+    assert user.disabled is False and (await store.get_user(user.id)).disabled is False
+    later = utcnow() + timedelta(seconds=5)
+    disabled = await store.set_user_disabled(user.id, True, later)
+    assert disabled == replace(user, disabled=True, updated_at=later)
+    assert await store.get_user_by_email(user.email) == disabled
+    assert (await store.set_user_disabled(user.id, False, later)).disabled is False
+    changed = await store.set_user_roles(user.id, ("curator", "admin"), later)
+    assert changed == replace(user, roles=("curator", "admin"), updated_at=later)
+    assert await store.get_user(user.id) == changed
+    missing = "01H00000000000000000000000"
+    assert await store.set_user_disabled(missing, True, later) is None
+    assert await store.set_user_roles(missing, ("user",), later) is None
+
+
+async def test_a_user_stored_before_the_disabled_flag_reads_as_enabled(store):
+    """Documents written before the flag have no `disabled` field (a restored backup too)."""
+    from app.store.documents import user_document, user_from_document
+
+    user = a_user("old@example.org")
+    old = {key: value for key, value in user_document(user).items() if key != "disabled"}
+    if hasattr(store, "_db"):  # MongoDB: the document as an older version stored it
+        await store._db["users"].insert_one(old)
+    else:  # memory: what loading such a backup does
+        await store.create_user(user_from_document(old))
+    stored = await store.get_user_by_email("old@example.org")
+    assert stored == user and stored.disabled is False
+    assert (await store.set_user_disabled(user.id, True, utcnow())).disabled is True

@@ -17,6 +17,9 @@ class User:
     roles: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    # Set by an operator (`users disable`): no login, no refresh, no /me. Stored documents
+    # from before the flag existed have no such field and read as enabled.
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

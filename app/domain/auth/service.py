@@ -5,13 +5,18 @@ when the family was revoked (logout, an earlier reuse); insert the successor nam
 token as its unique parent, so of two concurrent refreshes exactly one insert succeeds; mark the
 presented token used. Presenting a token that was rotated already, or whose family is revoked, is
 reuse: the whole family is revoked and the security event recorded.
+
+Operators disable and enable accounts, reset passwords and change roles (`python -m app users
+...`); all but enable revoke every refresh token of the account. A disabled account cannot log
+in (answered as a wrong password), refresh, or read /me; access tokens already issued stay valid
+until they expire on the routes that do not read the account.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
@@ -48,6 +53,15 @@ class TokenPair:
     expires_in: int
 
 
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """What an operator command did to an account: before, after, refresh tokens revoked."""
+
+    before: User
+    after: User
+    revoked_tokens: int
+
+
 class AuthService:
     def __init__(
         self,
@@ -71,9 +85,7 @@ class AuthService:
     # accounts
 
     async def create_user(self, email: str, password: str, roles: tuple[str, ...]) -> User:
-        unknown = [role for role in roles if role not in ROLES]
-        if unknown or not roles:
-            raise ValidationFailed(details=[{"field": "roles", "reason": f"one of {ROLES}"}])
+        roles = _roles(roles)
         email = _canonical(email)
         now = self._now()
         user = User(
@@ -92,7 +104,7 @@ class AuthService:
             raise RegistrationDisabled()
         user = await self.create_user(email, password, ("user",))
         self._events("registered", user_id=user.id)
-        return await self._start_session(user)
+        return await self._start_session(user, new_id())
 
     async def ensure_admin(self, email: str, password: str) -> bool:
         """Create the bootstrap admin unless the email exists; never touches an existing user."""
@@ -102,9 +114,12 @@ class AuthService:
         return True
 
     async def me(self, user_id: str) -> User:
+        """The live account of a verified access token (/me, privileged routes)."""
         user = await self._store.get_user(user_id)
         if user is None:
             raise NotFound("The user no longer exists")
+        if user.disabled:  # its access tokens are still valid: the account says no
+            raise Unauthorized("The account is disabled")
         return user
 
     async def find_user(self, id_or_email: str) -> User:
@@ -116,6 +131,39 @@ class AuthService:
         if user is None:
             raise NotFound(f"No user {id_or_email}")
         return user
+
+    # operator commands: each changes the account first, then revokes its refresh tokens (a
+    # session a login opens meanwhile is caught by that login, see `_session_after_login`)
+
+    async def account(self, email: str) -> User:
+        user = await self._store.get_user_by_email(_canonical(email))
+        if user is None:
+            raise NotFound(f"No user with the email {email}")
+        return user
+
+    async def disable_user(self, email: str) -> AccountChange:
+        user = await self.account(email)
+        changed = await self._store.set_user_disabled(user.id, True, self._now())
+        return await self._changed(user, changed, revoke=True)
+
+    async def enable_user(self, email: str) -> AccountChange:
+        user = await self.account(email)
+        changed = await self._store.set_user_disabled(user.id, False, self._now())
+        return await self._changed(user, changed, revoke=False)
+
+    async def reset_password(self, email: str, password: str) -> AccountChange:
+        user = await self.account(email)
+        password_hash = await self._passwords.hash(password)
+        now = self._now()
+        done = await self._store.set_password_hash(user.id, password_hash, now)
+        changed = replace(user, password_hash=password_hash, updated_at=now) if done else None
+        return await self._changed(user, changed, revoke=True)
+
+    async def set_roles(self, email: str, roles: tuple[str, ...]) -> AccountChange:
+        roles = _roles(roles)
+        user = await self.account(email)
+        changed = await self._store.set_user_roles(user.id, roles, self._now())
+        return await self._changed(user, changed, revoke=True)
 
     # sessions
 
@@ -130,24 +178,26 @@ class AuthService:
             await self._throttled(email, budget.first_rejection)
             raise RateLimited(headers={
                 "Retry-After": str(max(1, header_seconds(budget.retry_after)))})
+        user: User | None = None
+        pair: TokenPair | None = None
         wrong = False
         try:
             user = await self._store.get_user_by_email(email)
-            # An unknown email is verified against a dummy hash: same answer, same cost.
+            # An unknown email is verified against a dummy hash, a disabled account against its
+            # own: the same answer as a wrong password, at the same cost, spending the budget.
             ok = await self._passwords.verify(user.password_hash if user else None, password)
-            wrong = user is None or not ok
+            if user is not None and ok and not user.disabled:
+                pair = await self._session_after_login(user, password)
+            wrong = pair is None
         finally:
             if not wrong:  # a success, or no verdict (busy, database down, client gone)
                 self._failed_logins.give_back(email)
-        if user is None or not ok:
-            self._events("login_failure", user_id=user.id if user else None)
+        if user is None or pair is None:
+            self._events("login_failure", user_id=user.id if user else None,
+                         disabled=True if user is not None and user.disabled else None)
             raise InvalidCredentials()
-        if self._passwords.needs_rehash(user.password_hash):
-            await self._store.set_password_hash(
-                user.id, await self._passwords.hash(password), self._now()
-            )
         self._events("login_success", user_id=user.id)
-        return await self._start_session(user)
+        return pair
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         claims = self._codec.decode(REFRESH, refresh_token)
@@ -165,6 +215,9 @@ class AuthService:
         user = await self._store.get_user(user_id)
         if user is None:
             raise Unauthorized("The user no longer exists")
+        if user.disabled:  # disabling revoked its families; this one was set apart by hand
+            await self._store.revoke_refresh_family(family_id, now)
+            raise Unauthorized("Invalid token")
         successor = new_id()
         try:
             pair = await self._issue(user, family_id, now, jti=successor, parent=jti)
@@ -208,9 +261,35 @@ class AuthService:
         self._events("login_throttled", user_id=user.id if user else None,
                      first_in_window=first_in_window)
 
-    async def _start_session(self, user: User) -> TokenPair:
-        now = self._now()
+    async def _session_after_login(self, user: User, password: str) -> TokenPair | None:
+        """A session for `user`, whose password was just verified; None when an operator
+        disabled the account or reset its password meanwhile. Their command revokes every
+        session it sees, and this one may be created just after it looked: so the account is
+        read again once the session exists, and the session revoked if it changed."""
+        expected = user.password_hash
+        if self._passwords.needs_rehash(expected):
+            rehashed = await self._passwords.hash(password)
+            # Only over the hash verified: never undo a reset made while this one was checked.
+            if await self._store.set_password_hash(user.id, rehashed, self._now(),
+                                                   replaces=expected):
+                expected = rehashed
         family_id = new_id()
+        pair = await self._start_session(user, family_id)
+        current = await self._store.get_user(user.id)
+        if current is None or current.disabled or current.password_hash != expected:
+            await self._store.revoke_refresh_family(family_id, self._now())
+            return None
+        return pair
+
+    async def _changed(self, before: User, after: User | None, *, revoke: bool) -> AccountChange:
+        if after is None:  # gone between the read and the write
+            raise NotFound(f"No user {before.id}")
+        revoked = (await self._store.revoke_user_refresh_tokens(after.id, self._now())
+                   if revoke else 0)
+        return AccountChange(before, after, revoked)
+
+    async def _start_session(self, user: User, family_id: str) -> TokenPair:
+        now = self._now()
         await self._store.create_refresh_family(
             family_id, user.id, now, self._codec.expiry(REFRESH, now)
         )
@@ -242,6 +321,13 @@ class AuthService:
         revoked = await self._store.revoke_refresh_family(family_id, now)
         self._events("refresh_reused", user_id=user_id, family_id=family_id, revoked=revoked)
         raise RefreshReused()
+
+
+def _roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    """At least one known role; each once, in the order given."""
+    if not roles or any(role not in ROLES for role in roles):
+        raise ValidationFailed(details=[{"field": "roles", "reason": f"one of {ROLES}"}])
+    return tuple(dict.fromkeys(roles))
 
 
 def _canonical(email: str) -> str:

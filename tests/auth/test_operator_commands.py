@@ -1,0 +1,249 @@
+"""`python -m app users disable | enable | reset-password | set-roles`, on both stores: what each
+does to logins, refresh tokens, /me and the admin routes, the one log line each writes, and
+unknown emails. A login racing with an operator's command cannot keep a session either."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.bootstrap import build_auth
+from app.domain.errors import InvalidCredentials, ValidationFailed
+from app.web.app import create_app
+from tests.auth.conftest import PASSWORD, AuthClient
+from tests.conftest import make_settings
+from tests.test_cli import run
+from tests.test_errors import assert_envelope
+
+NEW_PASSWORD = "a new passphrase, 2026"
+
+
+@pytest.fixture
+async def api(aiohttp_client, store) -> AuthClient:
+    settings = make_settings(AUTH_ALLOW_SELF_REGISTRATION="true",
+                             BOOTSTRAP_ADMIN_EMAIL="root@example.org",
+                             BOOTSTRAP_ADMIN_PASSWORD=PASSWORD)
+    return AuthClient(await aiohttp_client(create_app(settings, store=store)))
+
+
+async def login(api: AuthClient, email: str, password: str = PASSWORD):
+    return await api.post("/auth/login", json={"email": email, "password": password})
+
+
+def bearer(access: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access}"}
+
+
+async def test_disable_refuses_login_refresh_and_me_then_enable(api, store, logs):
+    session = await api.register("mallory@example.org")
+    second = (await (await login(api, session.email)).json())["data"]
+
+    code, [result] = await run(store, "users", "disable", "--email", "Mallory@Example.org")
+
+    user = await store.get_user_by_email("mallory@example.org")
+    assert code == 0 and user.disabled
+    assert result == {"user": user.id, "email": "mallory@example.org", "disabled": True,
+                      "changed": True, "revokedTokens": 2}
+    [line] = logs.find("user.disabled")
+    assert (line["level"], line["userId"], line["revokedTokens"]) == ("info", user.id, 2)
+    assert "mallory" not in logs.text  # ids only, never the email
+    # A login is answered as a wrong password, the right password or not.
+    wrong = await assert_envelope(await login(api, session.email, "wrong" * 4), 401,
+                                  "auth.invalid_credentials")
+    right = await assert_envelope(await login(api, session.email), 401,
+                                  "auth.invalid_credentials")
+    assert right["error"] == wrong["error"]
+    assert logs.find("auth.login_failure")[-1]["disabled"] is True
+    assert len(await store.list_user_refresh_tokens(user.id)) == 2  # no session was opened
+    # Its refresh tokens were revoked: presenting one is what any revoked token is (reuse).
+    for token in (session.refresh, second["refreshToken"]):
+        await assert_envelope(await api.refresh(token), 401, "auth.refresh.reused")
+    # The access token stays valid until it expires, except where the account is read.
+    await assert_envelope(await api.me(session.access), 401, "auth.unauthorized")
+    assert (await api.get("/content", headers=bearer(session.access))).status == 200
+
+    code, [result] = await run(store, "users", "disable", "--email", session.email)
+    assert code == 0 and result["changed"] is False and result["revokedTokens"] == 0
+
+    code, [result] = await run(store, "users", "enable", "--email", session.email)
+    assert code == 0 and result == {"user": user.id, "email": session.email, "disabled": False,
+                                    "changed": True, "revokedTokens": 0}
+    assert logs.find("user.enabled")[0]["userId"] == user.id
+    again = await login(api, session.email)
+    assert again.status == 200
+    assert (await api.me((await again.json())["data"]["accessToken"])).status == 200
+    # Enabling does not bring the revoked sessions back.
+    await assert_envelope(await api.refresh(second["refreshToken"]), 401, "auth.refresh.reused")
+
+
+async def test_a_disabled_curator_loses_the_admin_routes_at_once(api, store):
+    root = (await (await login(api, "root@example.org")).json())["data"]["accessToken"]
+    assert (await api.post("/admin/tags", json={"slug": "a", "name": "A"},
+                           headers=bearer(root))).status == 201
+
+    assert (await run(store, "users", "disable", "--email", "root@example.org"))[0] == 0
+
+    response = await api.post("/admin/tags", json={"slug": "b", "name": "B"},
+                              headers=bearer(root))
+    await assert_envelope(response, 401, "auth.unauthorized")
+
+
+async def test_a_disabled_account_costs_a_login_what_a_wrong_password_costs(
+    aiohttp_client, store, monkeypatch
+):
+    """One argon2 verification against the account's own hash, and the failed-login budget
+    spent as by a wrong password: neither the timing nor a throttle tells disabled apart."""
+    from argon2 import PasswordHasher
+
+    api = AuthClient(await aiohttp_client(create_app(make_settings(
+        AUTH_ALLOW_SELF_REGISTRATION="true", AUTH_ACCOUNT_FAILURES_PER_15_MINUTES="5"),
+        store=store)))
+    session = await api.register("slow@example.org")
+    await run(store, "users", "disable", "--email", session.email)
+    stored = (await store.get_user_by_email(session.email)).password_hash
+    calls: list[str] = []
+    original = PasswordHasher.verify
+
+    def counting(self, hash, password):
+        calls.append(hash)
+        return original(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    statuses = [(await login(api, session.email)).status for _ in range(6)]
+
+    assert calls == [stored] * 5  # the budget: 5 failures, then refused before any hashing
+    assert statuses == [401] * 5 + [429]
+
+
+async def test_reset_password(api, store, logs):
+    session = await api.register("forgetful@example.org")
+
+    code, [result] = await run(store, "users", "reset-password", "--email", session.email,
+                               stdin=NEW_PASSWORD + "\n")
+
+    user = await store.get_user_by_email(session.email)
+    assert code == 0 and result == {"user": user.id, "email": session.email,
+                                    "revokedTokens": 1}
+    [line] = logs.find("user.password_reset")
+    assert (line["userId"], line["revokedTokens"]) == (user.id, 1)
+    await assert_envelope(await login(api, session.email), 401, "auth.invalid_credentials")
+    assert (await login(api, session.email, NEW_PASSWORD)).status == 200
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
+    assert NEW_PASSWORD not in logs.text and user.password_hash not in logs.text
+
+
+async def test_reset_password_keeps_the_policy_and_changes_nothing_when_refused(api, store,
+                                                                               logs):
+    session = await api.register("weak@example.org")
+
+    code, lines = await run(store, "users", "reset-password", "--email", session.email,
+                            stdin="short\n")
+
+    assert code == 1 and lines == []
+    [failed] = logs.find("cli.failed")
+    assert failed["code"] == "validation.failed" and failed["details"][0]["field"] == "password"
+    assert (await login(api, session.email)).status == 200  # the old password still works
+    assert (await api.refresh(session.refresh)).status == 200  # and its session
+    assert "short" not in logs.text
+
+
+async def test_set_roles(api, store, logs):
+    session = await api.register("editor@example.org")
+
+    code, [result] = await run(store, "users", "set-roles", "--email", session.email,
+                               "--role", "curator", "--role", "user", "--role", "curator")
+
+    user = await store.get_user_by_email(session.email)
+    assert code == 0 and user.roles == ("curator", "user")
+    assert result == {"user": user.id, "email": session.email, "roles": ["curator", "user"],
+                      "previousRoles": ["user"], "revokedTokens": 1}
+    [line] = logs.find("user.roles_changed")
+    assert line["roles"] == ["curator", "user"] and line["previousRoles"] == ["user"]
+    assert line["revokedTokens"] == 1
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
+    access = (await (await login(api, session.email)).json())["data"]["accessToken"]
+    me = await api.me(access)
+    assert (await me.json())["data"]["roles"] == ["curator", "user"]
+    assert (await api.post("/admin/tags", json={"slug": "c", "name": "C"},
+                           headers=bearer(access))).status == 201
+
+
+@pytest.mark.parametrize("argv", [
+    ("disable",), ("enable",), ("reset-password",), ("set-roles", "--role", "admin")])
+async def test_an_unknown_email_changes_nothing(api, store, logs, argv):
+    session = await api.register("known@example.org")
+    before = await store.get_user_by_email(session.email)
+
+    code, lines = await run(store, "users", argv[0], "--email", "unknown@example.org",
+                            *argv[1:], stdin=NEW_PASSWORD + "\n")
+
+    assert code == 1 and lines == []
+    [failed] = logs.find("cli.failed")
+    assert failed["code"] == "resource.not_found" and "unknown@example.org" in failed["message"]
+    assert failed["command"] == f"users {argv[0]}"
+    assert await store.get_user_by_email(session.email) == before
+    assert (await api.refresh(session.refresh)).status == 200
+
+
+async def test_set_roles_refuses_unknown_roles_in_the_domain(store):
+    auth = build_auth(make_settings(), store, lambda event, **fields: None)
+    await auth.create_user("x@example.org", PASSWORD, ("user",))
+    for roles in ((), ("owner",)):
+        with pytest.raises(ValidationFailed):
+            await auth.set_roles("x@example.org", roles)
+
+
+class _OperatorMidLogin:
+    """The store, with an operator's command landing after a login verified the password and
+    before it opened its session: the command's revocation cannot see that session."""
+
+    def __init__(self, store, command) -> None:
+        self._store, self._command, self.ran = store, command, False
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def create_refresh_family(self, *args) -> None:
+        if not self.ran:
+            self.ran = True
+            await self._command()
+        await self._store.create_refresh_family(*args)
+
+
+@pytest.mark.parametrize("command", ["disable_user", "reset_password"])
+async def test_a_login_racing_an_operator_keeps_no_session(store, command):
+    settings = make_settings()
+    auth = build_auth(settings, store, lambda event, **fields: None)
+    user = await auth.create_user("race@example.org", PASSWORD, ("user",))
+
+    async def operator() -> None:
+        operator_auth = build_auth(settings, store, lambda event, **fields: None)
+        if command == "disable_user":
+            await operator_auth.disable_user(user.email)
+        else:
+            await operator_auth.reset_password(user.email, NEW_PASSWORD)
+
+    racing = _OperatorMidLogin(store, operator)
+    with pytest.raises(InvalidCredentials):
+        await build_auth(settings, racing, lambda event, **fields: None).login(user.email,
+                                                                               PASSWORD)
+
+    assert racing.ran
+    tokens = await store.list_user_refresh_tokens(user.id)
+    assert len(tokens) == 1 and tokens[0].revoked_at is not None  # opened, then revoked
+    families = {token.family_id for token in tokens}
+    assert not await store.extend_refresh_family(families.pop(), tokens[0].expires_at)
+
+
+async def test_a_token_that_escaped_the_revocation_cannot_refresh(api, store):
+    """An account disabled in the database by hand, its tokens left alone: the refresh reads
+    the account, refuses, and ends that session (not a reuse: nothing was presented twice)."""
+    from app.domain.ids import utcnow
+
+    session = await api.register("by-hand@example.org")
+    user = await store.get_user_by_email(session.email)
+    await store.set_user_disabled(user.id, True, utcnow())
+
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.unauthorized")
+
+    await store.set_user_disabled(user.id, False, utcnow())
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
