@@ -21,7 +21,9 @@ RUN useradd --system --uid 10001 --no-create-home app
 COPY --from=build /opt/venv /opt/venv
 USER 10001
 EXPOSE 8080
+# Liveness only (/livez depends on nothing): a database outage must not mark every container
+# unhealthy, and an orchestrator that restarts unhealthy ones would only lose their caches.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8080\")}/health', timeout=2)"
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8080\")}/livez', timeout=2)"
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "app"]

@@ -148,6 +148,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     commit: str = "unknown"
     dependency_ping_seconds: float = 5.0
+    # /ready also needs the database's ping (the strict form). Off: a primed instance stays in
+    # rotation through a database outage, so a shared outage does not empty the load balancer.
+    ready_requires_store: bool = False
     # Deadlines for a whole request head / body (not idle timers: slowloris never goes idle),
     # the idle keep-alive time, and the most connections served at once.
     http_header_timeout_seconds: float = 10.0
@@ -457,6 +460,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, needs: Needs = CO
         max_body_bytes=env.integer("MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024),
         commit=env.string("APP_COMMIT", "unknown"),
         dependency_ping_seconds=env.number("DEPENDENCY_PING_SECONDS", 5.0, low=0.1, high=300),
+        ready_requires_store=env.boolean("READY_REQUIRES_STORE", False),
         http_header_timeout_seconds=env.number(
             "HTTP_HEADER_TIMEOUT_SECONDS", 10.0, low=0.1, high=600),
         http_body_timeout_seconds=env.number("HTTP_BODY_TIMEOUT_SECONDS", 30.0, low=0.1, high=3600),

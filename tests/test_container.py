@@ -22,10 +22,12 @@ def test_runs_as_non_root():
     assert users and users[-1] not in ("root", "0")
 
 
-def test_healthcheck_probes_health_on_the_configured_port():
+def test_healthcheck_is_liveness_on_the_configured_port():
+    # /livez depends on nothing: a database outage must not mark every container unhealthy.
     joined = final_stage().replace("\\\n", " ")  # fold continuation lines
     (check,) = re.findall(r"^HEALTHCHECK .*", joined, flags=re.MULTILINE)
-    assert "/health" in check and "PORT" in check
+    assert "/livez'" in check and "PORT" in check
+    assert "/health" not in check and "/ready" not in check
 
 
 def test_serves_the_package_in_production_mode():

@@ -66,8 +66,16 @@ def test_the_deployment_says_what_operations_need():
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert deployment["spec"]["replicas"] == 3
-    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    # Each probe asks what its action cures: a restart never cures a database outage, and
+    # the startup probe makes a new pod wait for its database (docs/operations.md, "Probes").
+    probes = {kind: container[f"{kind}Probe"]["httpGet"]["path"]
+              for kind in ("liveness", "readiness", "startup")}
+    assert probes == {"liveness": "/livez", "readiness": "/ready", "startup": "/health"}
+    # Readiness by default: a shared database outage keeps the primed pods in the Service.
+    assert resources["configmap.yaml"]["data"].get("READY_REQUIRES_STORE", "false") == "false"
+    for kind in ("liveness", "readiness", "startup"):
+        # A probe's answer can take up to the database ping's bound (1 s) in an outage.
+        assert container[f"{kind}Probe"]["timeoutSeconds"] >= 2, kind
     assert container["resources"]["requests"] == {"cpu": "250m", "memory": "256Mi"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True

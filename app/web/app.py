@@ -3,10 +3,10 @@ import time; every long-lived resource is a cleanup context, created on the runn
 torn down in reverse order.
 
 The core is wired here: telemetry, the lifecycle, the database and the dependency ping, the rate
-limiter, `/health`, `/ready`, `/metrics`, `/openapi.json`, the test routes, the implicit OPTIONS
-and HEAD routes and the primed metric series. What the service serves beyond it comes from its
-features module (`app.features`, see `app.composition`), mounted between the database and the
-ping.
+limiter, the probes (`/livez`, `/health`, `/ready`), `/metrics`, `/openapi.json`, the test routes,
+the implicit OPTIONS and HEAD routes and the primed metric series. What the service serves beyond
+it comes from its features module (`app.features`, see `app.composition`), mounted between the
+database and the ping.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def create_app(
     dependency = DependencyState("mongo", telemetry.metrics.dependency_up.labels("mongo").set)
     app.cleanup_ctx.append(_database_context(store, dependency, features))
 
-    health.setup_routes(app)
+    health.setup_routes(app, dependency)
     features.mount(app)  # its cleanup contexts run on the connected database
     app.cleanup_ctx.append(_dependency_ping_context(dependency))
     metrics.setup_routes(app)

@@ -22,7 +22,7 @@ from app.web.client import client_address, limit_key
 from app.web.keys import OPERATIONS, RATE_LIMITER, REQUEST_CONTEXT
 from app.web.openapi import Operation
 
-UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+UNLIMITED_PATHS = frozenset({"/livez", "/health", "/ready", "/metrics"})
 _LIMIT = istr("RateLimit-Limit")
 _REMAINING = istr("RateLimit-Remaining")
 _RESET = istr("RateLimit-Reset")

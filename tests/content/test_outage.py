@@ -12,6 +12,7 @@ from app.domain.content.models import ContentItem, Tag
 from app.domain.ids import new_id, utcnow
 from app.store.mongo import DEADLINE_MARGIN
 from app.web.app import create_app
+from app.web.health import NOT_REQUIRED
 from tests.conftest import make_settings
 from tests.mongo_server import FerretDB
 from tests.test_errors import assert_envelope
@@ -67,8 +68,13 @@ async def test_outage_and_recovery(aiohttp_client, own_ferretdb, logs):
         slowest = max(slowest, await timed())
     # Bounded by the timeout plus the documented margin, plus slack for a busy test machine.
     assert slowest < TIMEOUT_MS / 1000 + DEADLINE_MARGIN + SLACK, slowest
-    for path in ("/health", "/ready"):
-        assert (await client.get(path)).status == 503
+    assert (await client.get("/health")).status == 503
+    # Primed, so still in rotation (READY_REQUIRES_STORE=false): /ready reports the outage, and
+    # the instance keeps serving what it holds in memory.
+    ready = await client.get("/ready")
+    assert ready.status == 200
+    assert (await ready.json())["data"]["checks"] == {
+        "draining": "ok", "catalog": "ok", "store": f"unavailable: unreachable ({NOT_REQUIRED})"}
     cached = await client.get("/catalog")  # served from memory
     assert cached.status == 200 and cached.headers["ETag"] == catalog_etag
     assert (await client.get("/meta")).status == 200
@@ -97,3 +103,19 @@ async def test_outage_and_recovery(aiohttp_client, own_ferretdb, logs):
     assert [(d["dependency"], d["reason"]) for d in downs] == [("mongo", "unreachable")]
     assert len(ups) == 1 and ups[0]["outageSeconds"] > 0
     assert logs.find("dependency.unavailable") == []
+
+
+async def test_strict_readiness_takes_a_primed_instance_out_in_an_outage(aiohttp_client,
+                                                                        own_ferretdb):
+    # READY_REQUIRES_STORE=true, the seed's "MongoDB connected": what the default avoids.
+    settings = make_settings(MONGO_URI=own_ferretdb.uri, MONGO_DB="outage_strict",
+                             MONGO_TIMEOUT_MS=str(TIMEOUT_MS), READY_REQUIRES_STORE="true")
+    client = await aiohttp_client(create_app(settings))
+    assert (await client.get("/ready")).status == 200
+    own_ferretdb.kill()
+    ready = await client.get("/ready")
+    assert ready.status == 503
+    assert (await ready.json())["data"]["checks"] == {
+        "draining": "ok", "catalog": "ok", "store": "unavailable: unreachable"}
+    assert (await client.get("/catalog")).status == 200  # it could have kept serving this
+    assert (await client.get("/livez")).status == 200

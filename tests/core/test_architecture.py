@@ -93,7 +93,7 @@ async def main():
         hello = await client.get("/hello", params={"name": "core"})
         assert hello.status == 200, hello.status
         assert (await hello.json())["data"] == {"greeting": "hello, core"}
-        for path in ("/health", "/ready", "/metrics", "/openapi.json"):
+        for path in ("/livez", "/health", "/ready", "/metrics", "/openapi.json"):
             response = await client.get(path)
             assert response.status == 200, (path, response.status, await response.text())
 

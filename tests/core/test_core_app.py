@@ -80,7 +80,8 @@ async def test_an_unknown_path_is_a_404_envelope(client):
 
 async def test_the_openapi_document_lists_hello_and_the_core(client):
     document = await (await client.get("/openapi.json")).json()
-    assert set(document["paths"]) == {"/hello", "/health", "/ready", "/metrics", "/openapi.json"}
+    assert set(document["paths"]) == {"/hello", "/livez", "/health", "/ready", "/metrics",
+                                       "/openapi.json"}
     hello = document["paths"]["/hello"]["get"]
     assert {"200", "400"} <= set(hello["responses"])
     assert [p["name"] for p in hello["parameters"] if p.get("in") == "query"] == ["name"]

@@ -5,77 +5,23 @@ aggregate both, and ApiInstanceDown when one stops while the other keeps serving
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from app.identity import NAME
 from generate.spec import load_context
 from tests.auth.conftest import PASSWORD
-from tests.conftest import free_port, require_or_skip
+from tests.conftest import require_or_skip
 from tests.helpers import call, wait_until
 from tests.mongo_server import FerretDB
 from tests.prometheus_server import Prometheus
+from tests.scale.nginx import answers, nginx, requests_on
 from tests.service import ServiceProcess
 
 pytestmark = pytest.mark.timeout(300)
 LIMIT = 40  # anonymous requests per minute per client, across all instances
 REFRESH_SECONDS = 2.0
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    upstream api {{ server 127.0.0.1:{a}; server 127.0.0.1:{b}; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://api;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_next_upstream error timeout;
-        }}
-    }}
-}}
-"""
-
-
-def nginx(directory: Path, a: int, b: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=directory, a=a, b=b, port=port))
-    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(directory)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _answers(url + "/health"), 10, "nginx to proxy")
-    return proc, url
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def requests_on(instance: ServiceProcess, route: str) -> float:
-    with urllib.request.urlopen(instance.url + "/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("http_requests_total{") and f'route="{route}"' in line)
-
 
 def test_two_instances_behind_nginx(mongo_server, tmp_path):
     for tool in ("nginx", "prometheus"):
@@ -103,11 +49,12 @@ def test_two_instances_behind_nginx(mongo_server, tmp_path):
         # 1. One client, requests alternating between instances, one limit.
         if time.time() % 60 > 45:  # the limit's window is the minute: do not straddle two
             time.sleep(61 - time.time() % 60)
-        meta_before = requests_on(a, "/meta"), requests_on(b, "/meta")
+        meta_before = requests_on(a.url, "/meta"), requests_on(b.url, "/meta")
         statuses = [call(url + "/meta")[0] for _ in range(2 * LIMIT)]
         allowed = statuses.count(200)
         limit_error = abs(allowed - LIMIT) / LIMIT
-        spread = requests_on(a, "/meta") - meta_before[0], requests_on(b, "/meta") - meta_before[1]
+        spread = (requests_on(a.url, "/meta") - meta_before[0],
+                  requests_on(b.url, "/meta") - meta_before[1])
         assert min(spread) >= LIMIT // 2  # round robin: each instance saw half
         assert statuses.count(429) == 2 * LIMIT - allowed
 
@@ -160,7 +107,7 @@ def test_two_instances_behind_nginx(mongo_server, tmp_path):
         assert abs(recorded - adhoc) < 0.05
         database.start()
         for instance in (a, b):
-            wait_until(lambda i=instance: _answers(i.url + "/health"), 15,
+            wait_until(lambda i=instance: answers(i.url + "/health"), 15,
                        "the database to be back")
 
         # 4. One instance stops; the other keeps serving through nginx; the alert fires.
