@@ -20,8 +20,24 @@ from generate.yamltext import Commented, Quoted, dump
 
 VALUE = "{{ $value | humanizePercentage }}"
 PAGE_FOR, TICKET_FOR = "2m", "15m"  # the burn-rate alerts' `for:`
-AVAILABILITY_RUNBOOK = "docs/runbooks.md#api-is-returning-5xx"
-LATENCY_RUNBOOK = "docs/runbooks.md#api-is-slow"
+# Each alert's section of docs/runbooks.md (its heading's anchor) and the generated dashboard
+# that shows it (the uid's suffix, generate/dashboards.py): the two links every alert carries.
+LINKS = {
+    "ApiAvailabilityBudgetBurn": ("api-is-returning-5xx", "slo"),
+    "ApiLatencyBudgetBurn": ("api-is-slow", "slo"),
+    "HealthEndpointErrors": ("health-endpoint-errors", "overview"),
+    "MongoUnreachable": ("mongo-unreachable", "mongodb"),
+    "RefreshTokenReuseSpike": ("refresh-token-compromise-suspected", "security"),
+    "RateLimitHerd": ("rate-limit-thundering-herd", "security"),
+    "ApiInstanceDown": ("api-instance-down", "overview"),
+}
+
+
+def links(ctx: Context, alert: str) -> dict[str, str]:
+    """`runbook_url` and `dashboard_url`, absolute, from service.yml's `links`."""
+    anchor, dashboard = LINKS[alert]
+    return {"runbook_url": ctx.spec.links.runbook(anchor),
+            "dashboard_url": ctx.spec.dashboard_url(dashboard)}
 
 
 def windows(ctx: Context) -> list[str]:
@@ -81,12 +97,12 @@ def availability_annotations(ctx: Context, severity: str) -> dict[str, str]:
             "summary": f"{spec.name} is burning its availability budget fast",
             "description": f"{VALUE} of requests answer 5xx {at_most}. At this rate the "
                            f"{spec.window_text} budget is gone in days.",
-            "runbook_url": AVAILABILITY_RUNBOOK,
+            **links(ctx, "ApiAvailabilityBudgetBurn"),
         }
     return {
         "summary": f"{spec.name} is spending its availability budget faster than it earns it",
         "description": f"{VALUE} of requests answered 5xx over {TICKET[1][:-1]} days {at_most}.",
-        "runbook_url": AVAILABILITY_RUNBOOK,
+        **links(ctx, "ApiAvailabilityBudgetBurn"),
     }
 
 
@@ -103,20 +119,24 @@ def latency_annotations(ctx: Context, severity: str) -> dict[str, str]:
             "summary": f"{spec.name} is too slow: the latency budget burns fast",
             "description": f"{VALUE} of requests to {routes_text(ctx.routes('latency'))} take "
                            f"{over} {at_most}.",
-            "runbook_url": LATENCY_RUNBOOK,
+            **links(ctx, "ApiLatencyBudgetBurn"),
         }
     return {
         "summary": f"{spec.name} is slower than its SLO allows over days",
         "description": f"{VALUE} of SLO requests took {over} over {TICKET[1][:-1]} days "
                        f"{at_most}.",
-        "runbook_url": LATENCY_RUNBOOK,
+        **links(ctx, "ApiLatencyBudgetBurn"),
     }
+
+
+def _quoted(annotations: dict[str, str]) -> dict[str, Quoted]:
+    return {key: Quoted(value) for key, value in annotations.items()}
 
 
 def _alert(name: str, expr: str, duration: str, severity: str,
            annotations: dict[str, str]) -> dict[str, Any]:
     return {"alert": name, "expr": expr, "for": duration, "labels": {"severity": severity},
-            "annotations": {key: Quoted(value) for key, value in annotations.items()}}
+            "annotations": _quoted(annotations)}
 
 
 def _group(ctx: Context, name: str, slo: str, alert: str, sli, ratio, objective,
@@ -175,7 +195,8 @@ def slo_header(ctx: Context) -> str:
         "Burn rates follow the SRE workbook's multi-window, multi-burn-rate recipe over the "
         f"{spec.window_text} window: page when the budget burns at {fast}x (1h and 5m "
         f"windows) or {slow}x (6h and 30m); open a ticket at {ticket}x (3d and 6h). That is "
-        f"{_shares()}. Every alert links its runbook section in docs/runbooks.md.",
+        f"{_shares()}. Every alert links its runbook section (runbook_url) and the dashboard "
+        "that shows it (dashboard_url), both absolute, from service.yml's links.",
     ])
 
 
@@ -207,7 +228,7 @@ def operations_rules(ctx: Context) -> list[Any]:
                                       "{{ $labels.route }} in 5 minutes. Probes must answer 200 "
                                       "or 503, never 500: orchestrators restart or drain on "
                                       "them."),
-                "runbook_url": Quoted("docs/runbooks.md#health-endpoint-errors"),
+                **_quoted(links(ctx, "HealthEndpointErrors")),
             },
         })
     rules.append({
@@ -220,7 +241,7 @@ def operations_rules(ctx: Context) -> list[Any]:
             "description": Quoted("The background ping to MongoDB has failed for over a minute "
                                   "on {{ $labels.instance }}; requests that need the database "
                                   "answer 503."),
-            "runbook_url": Quoted("docs/runbooks.md#mongo-unreachable"),
+            **_quoted(links(ctx, "MongoUnreachable")),
         },
     })
     if ctx.has_auth:
@@ -235,7 +256,7 @@ def operations_rules(ctx: Context) -> list[Any]:
                                       "again in 15 minutes (each revoked a session family). "
                                       "Stolen tokens are being replayed, or a client is "
                                       "broken."),
-                "runbook_url": Quoted("docs/runbooks.md#refresh-token-compromise-suspected"),
+                **_quoted(links(ctx, "RefreshTokenReuseSpike")),
             },
         })
     rules.append(Commented({
@@ -253,7 +274,7 @@ and sum by (job) (rate(ratelimit_rejections_total{{{job},scope="ip"}}[5m])) > 1
             "description": Quoted("{{ $value | humanizePercentage }} of answers are 429, "
                                   "refused per client address: one address or range is "
                                   "hammering the API."),
-            "runbook_url": Quoted("docs/runbooks.md#rate-limit-thundering-herd"),
+            **_quoted(links(ctx, "RateLimitHerd")),
         },
     }, "The metrics know the scope of each refusal, not the address: when most answers are 429\n"
        "and the refusals are per address, a few addresses dominate. The logs name them."))
@@ -266,7 +287,7 @@ and sum by (job) (rate(ratelimit_rejections_total{{{job},scope="ip"}}[5m])) > 1
             "summary": Quoted("{{ $labels.instance }} is down"),
             "description": Quoted("Prometheus has not been able to scrape "
                                   "{{ $labels.instance }} for over a minute."),
-            "runbook_url": Quoted("docs/runbooks.md#api-instance-down"),
+            **_quoted(links(ctx, "ApiInstanceDown")),
         },
     })
     # A blank line between alerts, as a reader scans them.

@@ -13,17 +13,20 @@ from collections.abc import Callable
 from typing import Any
 
 from generate.alerts import budget_remaining, error_ratio, slow_ratio
-from generate.spec import PAGE_FAST, PAGE_SLOW, SLI_WINDOWS, Context, number
+from generate.spec import PAGE_FAST, PAGE_SLOW, SLI_WINDOWS, Context, dashboard_uid, number
 
 SCHEMA_VERSION = 39
-UID_MAX = 40  # Grafana's limit
 RATE = "$__rate_interval"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
-def target(expr: str, legend: str = "", ref: str = "A") -> dict[str, Any]:
+def target(expr: str, legend: str = "", ref: str = "A", *, exemplar: bool = False
+           ) -> dict[str, Any]:
+    """One query. `exemplar`: also fetch the trace_id exemplars of the series it reads, drawn as
+    dots that open the trace (the data source's exemplarTraceIdDestinations): for latency
+    quantiles, where a dot is one slow request."""
     return {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend or "__auto",
-            "refId": ref}
+            "refId": ref, **({"exemplar": True} if exemplar else {})}
 
 
 def panel(title: str, targets: list[dict[str, Any]], *, unit: str = "short", kind: str =
@@ -49,9 +52,8 @@ def panel(title: str, targets: list[dict[str, Any]], *, unit: str = "short", kin
 
 
 def uid(ctx: Context, suffix: str) -> str:
-    """`<name>-<suffix>`, the name cut short to keep within Grafana's 40 characters."""
-    keep = UID_MAX - len(suffix) - 1
-    return f"{ctx.spec.name[:keep].rstrip('-')}-{suffix}"
+    """`<name>-<suffix>` within Grafana's 40 characters; alerts link to it (dashboard_url)."""
+    return dashboard_uid(ctx.spec.name, suffix)
 
 
 def dashboard(ctx: Context, suffix: str, title: str, description: str,
@@ -97,12 +99,13 @@ def overview(ctx: Context) -> dict[str, Any]:
             unit="percentunit"),
         panel("Latency p50 / p90 / p99 (all routes)", [
             target(f"histogram_quantile({q}, sum by (le) (rate("
-                   f"http_request_duration_seconds_bucket{{{job}}}[{RATE}])))", f"p{int(q*100)}")
+                   f"http_request_duration_seconds_bucket{{{job}}}[{RATE}])))", f"p{int(q*100)}",
+                   exemplar=q == 0.99)  # once: the three read the same buckets
             for q in (0.5, 0.9, 0.99)], unit="s"),
         panel("Latency p99 by route", [target(
             "histogram_quantile(0.99, sum by (route, le) (rate("
-            f"http_request_duration_seconds_bucket{{{job}}}[{RATE}])))", "{{route}}")],
-            unit="s"),
+            f"http_request_duration_seconds_bucket{{{job}}}[{RATE}])))", "{{route}}",
+            exemplar=True)], unit="s"),
         panel("Status mix", [target(
             f"sum by (status) (rate(http_requests_total{{{job}}}[{RATE}]))", "{{status}}")],
             unit="reqps"),
@@ -149,7 +152,12 @@ def slo(ctx: Context) -> dict[str, Any]:
             "sum by (route) (rate(http_request_duration_seconds_bucket"
             f'{{{routes},le="{latency.le}"}}[{RATE}])) / sum by (route) '
             f"(rate(http_request_duration_seconds_count{{{routes}}}[{RATE}]))",
-            "{{route}}")], unit="percentunit", width=24),
+            "{{route}}")], unit="percentunit"),
+        panel(f"p99 latency of each latency-SLO route (threshold {latency.threshold_text})", [
+            target("histogram_quantile(0.99, sum by (route, le) (rate("
+                   f"http_request_duration_seconds_bucket{{{routes}}}[{RATE}])))", "{{route}}",
+                   exemplar=True)], unit="s",
+            thresholds=[("green", None), ("red", latency.threshold_seconds)]),
     ])
 
 
@@ -167,9 +175,15 @@ def mongodb(ctx: Context) -> dict[str, Any]:
             "histogram_quantile(0.99, sum by (command, le) (rate("
             f"mongo_command_duration_seconds_bucket{{{job}}}[{RATE}])))", "{{command}}")],
             unit="s"),
+        # Per second, not per hour: an outage shows when it starts and ends. The error samples
+        # include operations that never reached a server (and the background ping's), so a
+        # database that is down shows here, traffic or not.
         panel("Failed commands by command", [target(
-            "sum by (command) (increase(mongo_command_duration_seconds_count"
-            f'{{{job},outcome="error"}}[1h]))', "{{command}}")]),
+            "sum by (command) (rate(mongo_command_duration_seconds_count"
+            f'{{{job},outcome="error"}}[{RATE}]))', "{{command}}")], unit="ops",
+            description="Commands that failed, those that never reached a server (no server "
+                        "selected, connection refused, name not resolved) included, under the "
+                        "command they would have sent."),
     ])
 
 

@@ -22,6 +22,7 @@ from generate.alerts import (
     budget_remaining,
     error_ratio,
     latency_annotations,
+    links,
     slow_ratio,
 )
 from generate.spec import (
@@ -365,7 +366,7 @@ def operations_tests(ctx: Context) -> str:
                  "description": f"1 answer(s) of 500 from {probe} in 5 minutes. Probes must "
                                 "answer 200 or 503, never 500: orchestrators restart or drain "
                                 "on them.",
-                 "runbook_url": "docs/runbooks.md#health-endpoint-errors"},
+                 **links(ctx, "HealthEndpointErrors")},
                  instance=instance, route=probe)]),
              _alert("12m", "HealthEndpointErrors", [])],
             f"A 500 from {probe} at 3m fires at once, and resolves once 5 minutes pass without "
@@ -379,7 +380,7 @@ def operations_tests(ctx: Context) -> str:
              "summary": f"{instance} cannot reach MongoDB",
              "description": f"The background ping to MongoDB has failed for over a minute on "
                             f"{instance}; requests that need the database answer 503.",
-             "runbook_url": "docs/runbooks.md#mongo-unreachable"}, instance=instance)]),
+             **links(ctx, "MongoUnreachable")}, instance=instance)]),
          _alert("6m", "MongoUnreachable", []),
          _alert("10m", "MongoUnreachable", [])],
         "MongoDB down from 2m to 5m: pending at 2m, firing from 3m, resolved at 6m. A single "
@@ -393,7 +394,7 @@ def operations_tests(ctx: Context) -> str:
                 "description": "15 refresh tokens were presented again in 15 minutes (each "
                                "revoked a session family). Stolen tokens are being replayed, "
                                "or a client is broken.",
-                "runbook_url": "docs/runbooks.md#refresh-token-compromise-suspected"})]),
+                **links(ctx, "RefreshTokenReuseSpike")})]),
              _alert("40m", "RefreshTokenReuseSpike", [])],
             "Refresh-token reuse: one a minute (15 in 15 minutes) fires; stopping resolves it."))
         tests.append(_case(
@@ -410,7 +411,7 @@ def operations_tests(ctx: Context) -> str:
              "summary": "Most requests are being rate limited",
              "description": "66.67% of answers are 429, refused per client address: one "
                             "address or range is hammering the API.",
-             "runbook_url": "docs/runbooks.md#rate-limit-thundering-herd"})])],
+             **links(ctx, "RateLimitHerd")})])],
         "Two thirds of the answers are 429 per address for over 5 minutes: a herd."))
     tests.append(_case(
         [series("http_requests_total", http(route.path, "429"), [(120.0, 20)]),
@@ -427,7 +428,7 @@ def operations_tests(ctx: Context) -> str:
          _alert("4m", "ApiInstanceDown", [fired("page", {
              "summary": "a:8080 is down",
              "description": "Prometheus has not been able to scrape a:8080 for over a minute.",
-             "runbook_url": "docs/runbooks.md#api-instance-down"}, instance="a:8080")]),
+             **links(ctx, "ApiInstanceDown")}, instance="a:8080")]),
          _alert("5m", "ApiInstanceDown", [])],
         "An instance stops answering scrapes at 2m and comes back at 5m."))
     return _file(ctx, "operations_test.yml", tests,

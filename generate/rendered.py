@@ -50,6 +50,8 @@ def context(spec: Mapping[str, Any]) -> dict[str, Any]:
         "availability_objective": slos["availability"]["objective"],
         "latency_threshold_seconds": slos["latency"]["threshold_seconds"],
         "latency_objective": slos["latency"]["objective"],
+        "runbooks_url": spec["links"]["runbooks"],
+        "grafana_url": spec["links"]["grafana"],
         "include_example_domain": True,
         "template_repository": True,
     }

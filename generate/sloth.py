@@ -25,7 +25,8 @@ def _alerting(name: str, annotations, ctx: Context, category: str) -> dict:
     return {
         "name": name,
         "labels": {"category": category},
-        "annotations": {"runbook_url": Quoted(page["runbook_url"])},
+        "annotations": {"runbook_url": Quoted(page["runbook_url"]),
+                        "dashboard_url": Quoted(page["dashboard_url"])},
         "page_alert": alert("page", page["summary"]),
         "ticket_alert": alert("ticket", ticket["summary"]),
     }

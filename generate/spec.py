@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -24,6 +25,7 @@ WINDOWS = ("28d", "30d")
 # are registered, the refresh-token reuse alert and the auth panels are generated.
 AUTH_TAG = "auth"
 _REGEX_SPECIAL = set("\\.^$*+?()[]{}|")
+UID_MAX = 40  # Grafana's limit on a dashboard's uid
 
 # The SRE workbook's multi-window, multi-burn-rate alerts, as shares of the window's error
 # budget spent within the long window: 2% in 1h and 5% in 6h page, 10% in 3d opens a ticket.
@@ -89,6 +91,25 @@ class Latency(Objective):
         return f"{ms} ms" if ms < 1000 else f"{number(self.threshold_seconds)} s"
 
 
+def dashboard_uid(name: str, suffix: str) -> str:
+    """`<name>-<suffix>`, the name cut short to keep within Grafana's 40 characters: the uid of
+    a generated dashboard, and the end of every alert's `dashboard_url`."""
+    keep = UID_MAX - len(suffix) - 1
+    return f"{name[:keep].rstrip('-')}-{suffix}"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where an operator who got a page reads on: absolute, since a page is read in a pager, a
+    chat or Alertmanager's UI, where a repository-relative path is no link."""
+
+    runbooks: str  # docs/runbooks.md as published, e.g. on the forge's web view
+    grafana: str  # the Grafana that loads dashboards/*.json, without a trailing slash
+
+    def runbook(self, anchor: str) -> str:
+        return f"{self.runbooks}#{anchor}"
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str
@@ -96,6 +117,7 @@ class Spec:
     availability: Objective
     latency: Latency
     window: str  # 30d
+    links: Links
 
     @property
     def window_text(self) -> str:  # "30-day", "4-week"
@@ -115,6 +137,10 @@ class Spec:
     def job(self) -> str:
         return f'job="{self.name}"'
 
+    def dashboard_url(self, suffix: str) -> str:
+        """The generated dashboard `<name>-<suffix>` in Grafana (`/d/<uid>` needs no slug)."""
+        return f"{self.links.grafana}/d/{dashboard_uid(self.name, suffix)}"
+
 
 def _objective(section: Any, where: str) -> float:
     if not isinstance(section, dict) or not isinstance(section.get("objective"), int | float):
@@ -125,6 +151,25 @@ def _objective(section: Any, where: str) -> float:
     if not 95 <= objective < 100:
         raise ValueError(f"service.yml: {where}.objective must be at least 95 and below 100")
     return objective
+
+
+def _absolute_url(value: Any, where: str, example: str) -> str:
+    """An absolute http(s) URL, or a one-line ValueError that names the key."""
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
+            or parts.fragment or any(c.isspace() for c in value):
+        raise ValueError(f"service.yml: {where} must be an absolute http(s) URL without a "
+                         f"#fragment (e.g. {example}), not {value!r}")
+    return str(value)
+
+
+def _links(section: Any) -> Links:
+    section = section if isinstance(section, dict) else {}
+    runbooks = _absolute_url(section.get("runbooks"), "links.runbooks",
+                             "https://github.com/ORG/REPO/blob/main/docs/runbooks.md")
+    grafana = _absolute_url(section.get("grafana"), "links.grafana",
+                            "https://grafana.example.com")
+    return Links(runbooks=runbooks, grafana=grafana.rstrip("/"))
 
 
 def load_spec(path: Path = SPEC) -> Spec:
@@ -152,6 +197,7 @@ def load_spec(path: Path = SPEC) -> Spec:
         availability=Objective(_objective(slos.get("availability"), "slos.availability")),
         latency=Latency(_objective(latency, "slos.latency"), float(threshold)),
         window=window,
+        links=_links(data.get("links")),
     )
     spec.latency.threshold_name  # noqa: B018 (raises when not whole milliseconds)
     return spec

@@ -1,13 +1,17 @@
-"""Grafana dashboards, provisioning and the compose file: valid structure, no drift."""
+"""Grafana dashboards, provisioning and the compose file: valid structure, no drift, and
+exemplar dots that open the trace they name."""
 
 import json
+import re
 
+import pytest
 import yaml
 
 from generate.spec import load_spec
 from tests.service import REPO
 
 DASHBOARDS = REPO / "dashboards"
+DATASOURCE = DASHBOARDS / "provisioning/datasources/prometheus.yml"
 
 
 def load(name: str) -> dict:
@@ -71,3 +75,72 @@ def test_compose_wires_the_whole_picture():
     assert target.split(":")[0] in services
     assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"]
+
+
+def grafana_expand(value: str, environ: dict[str, str]) -> str:
+    """What Grafana's provisioning makes of a value: `$$` is a literal `$`; elsewhere `$VAR` and
+    `${VAR}` are replaced by the environment's value, or by nothing (Go's os.ExpandEnv)."""
+    def expand(part: str) -> str:
+        return re.sub(r"\$\{([^}]*)\}|\$([A-Za-z0-9_]+)",
+                      lambda m: environ.get(m.group(1) or m.group(2), ""), part)
+
+    return "$".join(expand(part) for part in value.split("$$"))
+
+
+def exemplar_targets(name: str) -> list[dict]:
+    return [target for panel in load(name)["panels"] for target in panel["targets"]
+            if target.get("exemplar")]
+
+
+@pytest.mark.parametrize("name", ["api-overview.json", "slo.json"])
+def test_the_latency_quantiles_fetch_exemplars(name):
+    """A dot on a latency panel is one request, with the trace that explains it: the exemplar
+    targets are the histogram quantiles of the request duration."""
+    targets = exemplar_targets(name)
+    assert targets, name
+    for target in targets:
+        assert target["expr"].startswith("histogram_quantile(")
+        assert "http_request_duration_seconds_bucket" in target["expr"]
+
+
+def test_an_exemplar_opens_its_trace():
+    """The destination is a working link: with TRACE_UI_URL set (compose sets it for Grafana),
+    Grafana's provisioning leaves `${__value.raw}`, the exemplar's trace id, for the click."""
+    (source,) = yaml.safe_load(DATASOURCE.read_text())["datasources"]
+    (destination,) = source["jsonData"]["exemplarTraceIdDestinations"]
+    assert destination.get("url") or destination.get("datasourceUid")
+    if "url" in destination:
+        url = grafana_expand(destination["url"], {"TRACE_UI_URL": "http://traces.test:16686"})
+        assert url == "http://traces.test:16686/trace/${__value.raw}"
+        compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+        assert compose["services"]["grafana"]["environment"]["TRACE_UI_URL"].startswith(
+            "${TRACE_UI_URL:-http")
+    assert destination["name"] == "trace_id"
+
+
+async def test_the_exemplar_label_is_the_one_the_service_writes(aiohttp_client):
+    """The destination's `name` is the exemplar label Grafana reads the trace id from: the one
+    the service puts on the request-duration buckets it exposes (OpenMetrics)."""
+    from app.web.app import create_app
+    from generate.spec import load_context
+    from tests.conftest import make_settings
+    from tests.telemetry.receivers import OtlpReceiver
+
+    receiver = OtlpReceiver()
+    collector = await aiohttp_client(receiver.app())
+    app = create_app(make_settings(
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=str(collector.make_url("/v1/traces")),
+        OTEL_TRACES_SAMPLER="always_on"))
+    client = await aiohttp_client(app)
+    route = load_context().example("latency")
+    await client.get(route.path)
+    exposition = await (await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text"})).text()
+    exemplars = [line.partition(" # ")[2] for line in exposition.splitlines()
+                 if line.startswith("http_request_duration_seconds_bucket{")
+                 and f'route="{route.path}"' in line and " # {" in line]
+    assert exemplars
+    names = {name for exemplar in exemplars
+             for name in re.findall(r'(\w+)="', exemplar.partition("}")[0])}
+    (source,) = yaml.safe_load(DATASOURCE.read_text())["datasources"]
+    assert names == {d["name"] for d in source["jsonData"]["exemplarTraceIdDestinations"]}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from generate.spec import load_spec
 from tests.auth.conftest import PASSWORD
 from tests.conftest import require_or_skip
 from tests.helpers import call, wait_until
@@ -101,7 +102,7 @@ def test_prometheus_scrapes_the_service_and_every_rule_and_panel_has_data(mongo_
         assert not empty
 
         # The picture: the main panels rendered from this Prometheus (RENDER_DASHBOARDS_DIR keeps
-        # them, e.g. docs/img for the README).
+        # them to look at; the README's pictures come from `make demo`).
         out = Path(os.environ.get("RENDER_DASHBOARDS_DIR") or tmp_path)
         images = render(prometheus.url, out, minutes=0.5, rate="5s")
         assert [image.name for image in images] == ["slo.png", "api-overview.png"]
@@ -114,7 +115,9 @@ def test_prometheus_scrapes_the_service_and_every_rule_and_panel_has_data(mongo_
                      if a["labels"]["alertname"] == "MongoUnreachable"], 20,
             "MongoUnreachable to go pending")
         assert alert[0]["state"] in ("pending", "firing")
-        assert alert[0]["annotations"]["runbook_url"].startswith("docs/runbooks.md#")
+        annotations = alert[0]["annotations"]
+        assert annotations["runbook_url"] == load_spec().links.runbook("mongo-unreachable")
+        assert annotations["dashboard_url"].endswith("-mongodb")
         # The probes said 503, never 500: no HealthEndpointErrors.
         assert not [a for a in prometheus.api("alerts")["alerts"]
                     if a["labels"]["alertname"] == "HealthEndpointErrors"]

@@ -97,10 +97,11 @@ def test_membership(served):
     """Availability: every documented route but the probes and /metrics (which is not
     measured); latency: some of them. Paths that match no route are in neither."""
     availability = declared(served, AVAILABILITY)
-    assert availability == {op.path for op in served} - {"/health", "/ready", "/metrics"}
+    assert availability == {op.path for op in served} - {
+        "/livez", "/health", "/ready", "/metrics"}
     assert declared(served, LATENCY) and declared(served, LATENCY) <= availability
     context = load_context()
-    assert context.probes == ["/health", "/ready"]
+    assert context.probes == ["/health", "/livez", "/ready"]
     health = [r for g in yaml.safe_load((REPO / "alerts/operations.yml").read_text())["groups"]
               for r in g["rules"] if r["alert"] == "HealthEndpointErrors"]
     assert routes_in(health[0]["expr"]) == set(context.probes)
@@ -135,7 +136,7 @@ def _fixture_context() -> Context:
     route(app, Operation("GET", "/widgets/{key}", "A widget", "widgets",
                          slos=(AVAILABILITY, LATENCY)), handler)
     route(app, Operation("POST", "/widgets", "Make a widget", "widgets"), handler)
-    route(app, Operation("GET", "/livez", "Liveness", "operations", slos=()), handler)
+    route(app, Operation("GET", "/healthz", "Another probe", "operations", slos=()), handler)
     return Context(load_spec(), operations_of(app[OPERATIONS]))
 
 
@@ -146,7 +147,7 @@ def test_a_new_route_is_in_the_slos_it_declares():
     assert all({"/widgets/{key}", "/widgets"} <= routes_in(e)
                for e in sli_exprs(slo_text, AVAILABILITY))
     assert all("/widgets" not in routes_in(e) for e in sli_exprs(slo_text, LATENCY))
-    assert "/livez" not in routes_in(sli_exprs(slo_text, AVAILABILITY)[0])
+    assert "/healthz" not in routes_in(sli_exprs(slo_text, AVAILABILITY)[0])
     board = json.loads(dashboards.RENDERERS["slo.json"](context))
     (per_route,) = [p for p in board["panels"] if "per SLO route" in p["title"]]
     assert "/widgets/{key}" in routes_in(per_route["targets"][0]["expr"])
@@ -154,7 +155,7 @@ def test_a_new_route_is_in_the_slos_it_declares():
     assert "/widgets/{key}" in routes_in(sloth_spec["slos"][1]["sli"]["events"]["total_query"])
     health = yaml.safe_load(alerts.operations(context))["groups"][0]["rules"][0]
     assert health["alert"] == "HealthEndpointErrors"
-    assert routes_in(health["expr"]) == {"/health", "/livez", "/ready"}
+    assert routes_in(health["expr"]) == {"/health", "/healthz", "/livez", "/ready"}
 
 
 def test_methods_of_a_route_must_agree_on_its_slos():
@@ -320,3 +321,46 @@ def test_auth_alerts_and_panels_follow_routes_tagged_auth():
     assert "RefreshTokenReuseSpike" in alerts.operations(context)
     assert "RefreshTokenReuseSpike" in promtool_tests.operations_tests(context)
     assert "auth_events_total" in dashboards.RENDERERS["security.json"](context)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("runbooks", "docs/runbooks.md"),  # repository-relative: no link in a pager
+    ("runbooks", "ftp://files.example.com/docs/runbooks.md"),
+    ("runbooks", "https://git.example.com/docs/runbooks.md#api-is-slow"),  # anchors are added
+    ("runbooks", "javascript:alert(1)"),
+    ("grafana", "//grafana.example.com"),
+    ("grafana", "https:///d"),
+    ("grafana", "localhost:3000"),
+    ("grafana", None),
+])
+def test_links_must_be_absolute_http_urls(key, value, tmp_path, monkeypatch, capsys):
+    data = yaml.safe_load((REPO / "service.yml").read_text())
+    data["links"][key] = value
+    bad = tmp_path / "service.yml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=rf"^service\.yml: links\.{key} must be an absolute "
+                                         r"http\(s\) URL"):
+        load_spec(bad)
+    monkeypatch.setattr(cli, "load_context", lambda: load_context(spec=load_spec(bad)))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"generate: service.yml: links.{key}") and err.count("\n") == 1
+
+
+def test_links_reach_every_alert_from_one_base(tmp_path):
+    data = yaml.safe_load((REPO / "service.yml").read_text())
+    data["links"] = {"runbooks": "https://git.example.com/team/svc/src/branch/main/docs/"
+                                 "runbooks.md", "grafana": "https://grafana.example.com/sub/"}
+    custom = tmp_path / "service.yml"
+    custom.write_text(yaml.safe_dump(data))
+    context = load_context(spec=load_spec(custom))
+    rules_ = [rule for text in (alerts.slo(context), alerts.operations(context))
+              for group in yaml.safe_load(text)["groups"] for rule in group["rules"]
+              if "alert" in rule]
+    assert rules_
+    for rule in rules_:
+        annotations = rule["annotations"]
+        assert annotations["runbook_url"].startswith(data["links"]["runbooks"] + "#")
+        # The trailing slash is dropped: no `//d/`.
+        assert annotations["dashboard_url"].startswith("https://grafana.example.com/sub/d/")
+    assert "https://grafana.example.com/sub/d/" in promtool_tests.operations_tests(context)

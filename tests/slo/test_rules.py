@@ -1,9 +1,11 @@
 """The SLOs as code: promtool checks and unit tests, and every alert tied to a runbook."""
 
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -15,6 +17,11 @@ ALERTS = REPO / "alerts"
 RULE_FILES = sorted(ALERTS.glob("*.yml"))
 FIXED_ALERTS = {"ApiAvailabilityBudgetBurn", "ApiLatencyBudgetBurn", "HealthEndpointErrors",
                 "MongoUnreachable", "RefreshTokenReuseSpike", "RateLimitHerd", "ApiInstanceDown"}
+# The dashboard (dashboards/*.json) that shows each alert.
+DASHBOARD_OF = {"ApiAvailabilityBudgetBurn": "slo.json", "ApiLatencyBudgetBurn": "slo.json",
+                "MongoUnreachable": "mongodb.json", "RefreshTokenReuseSpike": "security.json",
+                "RateLimitHerd": "security.json", "HealthEndpointErrors": "api-overview.json",
+                "ApiInstanceDown": "api-overview.json"}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -80,6 +87,26 @@ def test_every_alert_has_summary_description_and_an_existing_runbook_section():
     for rule in (rule for rule in rules() if "alert" in rule):
         annotations = rule["annotations"]
         assert annotations["summary"] and "{{" in annotations["description"], rule["alert"]
-        path, _, anchor = annotations["runbook_url"].partition("#")
-        assert path == "docs/runbooks.md" and anchor in sections, rule["alert"]
+        url = urlsplit(annotations["runbook_url"])
+        assert url.path.endswith("/docs/runbooks.md"), rule["alert"]
+        assert url.fragment in sections, (rule["alert"], url.fragment)
         assert rule["labels"]["severity"] in {"page", "ticket"}
+
+
+def test_every_alert_links_its_runbook_and_its_dashboard_absolutely():
+    """A page is read in a pager, chat or Alertmanager: both links must open from there, the
+    dashboard one on the dashboard that shows the alert."""
+    from generate.spec import load_spec
+
+    links = load_spec().links
+    uids = {json.loads(path.read_text())["uid"]: path.name
+            for path in (REPO / "dashboards").glob("*.json")}
+    for rule in (rule for rule in rules() if "alert" in rule):
+        alert, annotations = rule["alert"], rule["annotations"]
+        for key in ("runbook_url", "dashboard_url"):
+            url = urlsplit(annotations[key])
+            assert url.scheme in ("http", "https") and url.netloc, (alert, key)
+        assert annotations["runbook_url"].startswith(links.runbooks + "#"), alert
+        base, _, uid = annotations["dashboard_url"].rpartition("/d/")
+        assert base == links.grafana and uid in uids, (alert, annotations["dashboard_url"])
+        assert uids[uid] == DASHBOARD_OF[alert], alert

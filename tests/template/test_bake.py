@@ -33,6 +33,8 @@ BAKES = {
         "availability_objective": "99.9",
         "latency_threshold_seconds": "0.5",
         "latency_objective": "95.0",
+        "runbooks_url": "https://git.example.com/shop/orders-api/-/blob/main/docs/runbooks.md",
+        "grafana_url": "https://grafana.example.com/shop/",
         "include_example_domain": "true",
     },
     "core": {
@@ -111,6 +113,18 @@ def test_identity_and_slos_come_from_the_answers(baked: tuple[str, Path]) -> Non
     assert f"MONGO_DB={answers['service_name']}\n" in (project / ".env.example").read_text()
     configmap = yaml.safe_load((project / "deploy/k8s/base/configmap.yaml").read_text())
     assert configmap["data"]["MONGO_DB"] == answers["service_name"]
+    # Absolute links in every alert, from the answers or the defaults (copier.yml).
+    runbooks = answers.get("runbooks_url", f"https://github.com/example-org/"
+                           f"{answers['service_name']}/blob/main/docs/runbooks.md")
+    grafana = answers.get("grafana_url", "http://localhost:3000").rstrip("/")
+    assert spec["links"] == {"runbooks": runbooks,
+                             "grafana": answers.get("grafana_url", "http://localhost:3000")}
+    operations = yaml.safe_load((project / "alerts" / "operations.yml").read_text())
+    mongo = [r for r in operations["groups"][0]["rules"] if r["alert"] == "MongoUnreachable"]
+    assert mongo[0]["annotations"] == {**mongo[0]["annotations"],
+                                       "runbook_url": f"{runbooks}#mongo-unreachable",
+                                       "dashboard_url": f"{grafana}/d/"
+                                                        f"{answers['service_name']}-mongodb"}
     slo_rules = (project / "alerts" / "slo.yml").read_text()
     assert f'job="{answers["service_name"]}"' in slo_rules
     threshold_ms = round(float(answers["latency_threshold_seconds"]) * 1000)
@@ -119,6 +133,17 @@ def test_identity_and_slos_come_from_the_answers(baked: tuple[str, Path]) -> Non
     assert example == (answers["include_example_domain"] == "true")
     assert ("/hello" in slo_rules) == (not example)
     assert ("/catalog" in slo_rules) == example
+
+
+def test_copier_refuses_a_link_that_is_not_absolute(tmp_path: Path) -> None:
+    """A repository-relative runbook path is no link in a pager: copier's validator says so
+    before anything is written."""
+    result = run(REPO, str(BIN / "copier"), "copy", "--vcs-ref", "HEAD", "--defaults", "--quiet",
+                 "--data", "service_name=orders-api", "--data", "runbooks_url=docs/runbooks.md",
+                 str(REPO), str(tmp_path / "orders-api"))
+    assert result.returncode != 0
+    assert "an absolute http(s) URL" in result.stdout + result.stderr
+    assert not (tmp_path / "orders-api" / "service.yml").exists()
 
 
 def test_lint(baked: tuple[str, Path]) -> None:
