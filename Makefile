@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean generate
+.PHONY: run test lint bench clean generate demo demo-needs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,20 @@ bench/.venv-package/.installed: pyproject.toml
 	$(PYTHON) -m venv bench/.venv-package
 	bench/.venv-package/bin/pip install --quiet -e '.[bench]'
 	touch $@
+
+# The demo (README, quick start): the service on FerretDB behind Toxiproxy, Prometheus and
+# Alertmanager from Debian, loopback trace and Sentry receivers; a few minutes of extension-shaped
+# traffic through a database incident, then a report in demo-report/ (DEMO_ARGS="--out DIR").
+# No Docker: FerretDB and Toxiproxy are built and cached like the tests' (Go, first run only).
+demo: demo-needs $(STAMP) | $(DERIVED)
+	FERRETDB_BIN="$$(tests/ferretdb/build.sh)" TOXIPROXY_BIN="$$(tests/toxiproxy/build.sh)" \
+	$(BIN)/python -m demo $(DEMO_ARGS)
+
+# Checked first, before any install: one line saying what is missing.
+demo-needs:
+	@test -d demo || { echo "make demo needs the example domain: this project was made without it (include_example_domain), so demo/ is not here" >&2; exit 1; }
+	@command -v prometheus >/dev/null || { echo "make demo needs Prometheus: apt-get install prometheus" >&2; exit 1; }
+	@command -v prometheus-alertmanager >/dev/null || { echo "make demo needs Alertmanager: apt-get install prometheus-alertmanager" >&2; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

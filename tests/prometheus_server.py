@@ -1,5 +1,6 @@
 """A real Prometheus (Debian's package) on loopback, with a config derived from prometheus.yml:
-the same rules, 1 s scrape and evaluation, the given targets."""
+the same rules, 1 s scrape and evaluation, the given targets. The demo (demo/) passes its own
+rule files, interval and Alertmanager."""
 
 from __future__ import annotations
 
@@ -20,15 +21,22 @@ from tests.service import REPO
 
 
 class Prometheus:
-    def __init__(self, targets: list[str]) -> None:
+    def __init__(self, targets: list[str], *, rule_files: list[str] | None = None,
+                 interval: str = "1s", alertmanager: str | None = None,
+                 flags: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
         config = yaml.safe_load((REPO / "prometheus.yml").read_text())
-        config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-        config["rule_files"] = [str(REPO / "alerts" / "*.yml")]
-        config.pop("alerting", None)  # no Alertmanager here; alert states are read from the API
+        config["global"] = {"scrape_interval": interval, "evaluation_interval": interval}
+        config["rule_files"] = rule_files or [str(REPO / "alerts" / "*.yml")]
+        if alertmanager is None:  # alert states are read from the API
+            config.pop("alerting", None)
+        else:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [
+                {"targets": [alertmanager]}]}]}
         config["scrape_configs"][0]["static_configs"] = [{"targets": targets}]
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.flags = flags
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -41,7 +49,7 @@ class Prometheus:
                 ["prometheus", f"--config.file={self.dir / 'prometheus.yml'}",
                  f"--storage.tsdb.path={self.dir / 'data'}",
                  f"--web.listen-address=127.0.0.1:{self.port}",
-                 "--enable-feature=exemplar-storage"],
+                 "--enable-feature=exemplar-storage", *self.flags],
                 stdout=subprocess.DEVNULL, stderr=log,
             )
         deadline = time.monotonic() + 30

@@ -43,6 +43,8 @@ class OtlpReceiver:
                         "parent_span_id": span.parent_span_id.hex(),
                         "kind": span.kind,
                         "status": span.status.code,
+                        "start_ns": span.start_time_unix_nano,
+                        "end_ns": span.end_time_unix_nano,
                         "attributes": {a.key: _value(a.value) for a in span.attributes},
                         "events": [{"name": e.name, "attributes": {
                             a.key: _value(a.value) for a in e.attributes}} for e in span.events],
