@@ -1,6 +1,6 @@
 """Render dashboards to PNG from a live Prometheus, for people who would rather look than read.
 
-    python dashboards/render.py --prometheus http://127.0.0.1:9090 --out /tmp/dashboards --minutes 15
+    python dashboards/render.py --prometheus http://127.0.0.1:9090 --out /tmp/d --minutes 15
     python dashboards/render.py --all --start 1700000000 --end 1700000300 --rate 10s --out /tmp/d
 
 Each dashboard becomes one PNG: a grid of its panels, queried exactly as Grafana would (with
