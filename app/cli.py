@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -133,8 +134,17 @@ def _read_password(stdin: IO[str]) -> str:
             raise ValidationFailed("No password was given") from None
         if again != password:
             raise ValidationFailed("The passwords differ")
-        return password
-    return stdin.readline().rstrip("\n")
+    else:
+        # One line; its ending is "\n" or, from a file saved on Windows, "\r\n" (stdin does
+        # not translate it on POSIX): a "\r" kept would be part of the password.
+        line = stdin.readline()
+        password = line.removesuffix("\n").removesuffix("\r") if line.endswith("\n") else line
+    if any(unicodedata.category(char) == "Cc" for char in password):
+        # Nobody types these at a login form: a stray byte of the file, never meant.
+        raise ValidationFailed("The password read contains a control character", details=[{
+            "field": "password",
+            "reason": "contains a control character (a tab, a lone carriage return, ...)"}])
+    return password
 
 
 def _iso(value: Any) -> Any:
@@ -192,7 +202,7 @@ async def _with_store(
                     "jti": token.jti, "familyId": token.family_id,
                     "createdAt": _iso(token.created_at), "expiresAt": _iso(token.expires_at),
                     "usedAt": _iso(token.used_at), "revokedAt": _iso(token.revoked_at),
-                    "replacedBy": token.replaced_by,
+                    "revokedBy": token.revoked_by, "replacedBy": token.replaced_by,
                 })
         else:
             user = await auth.find_user(args.user)

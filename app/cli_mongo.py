@@ -11,7 +11,6 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -21,10 +20,13 @@ from app.domain.auth.emails import InvalidEmail, canonical_email
 from app.domain.database import StoreUnavailable
 from app.domain.errors import ValidationFailed
 from app.store import backup
-from app.store.mongo_errors import failure_detail, failure_reason
+from app.store.mongo_errors import failure_detail, failure_reason, uri_user
 
 # `restore --db`: a name MongoDB accepts everywhere (it refuses ".", "/", "$", spaces...).
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
+# ...and none of the server's own (users and roles, the replication log, sharding metadata).
+# MongoDB refuses two names that differ only in case, so "Admin" is one of them too.
+_RESERVED_DATABASES = ("admin", "local", "config")
 
 
 class NeedsMongo(Exception):
@@ -48,12 +50,12 @@ async def backup_or_restore(
         if not _DATABASE_NAME.fullmatch(args.db):
             raise ValidationFailed(f"--db {args.db!r}: a database name is 1-63 letters, digits, "
                                    "'_' or '-'")
+        if args.db.lower() in _RESERVED_DATABASES:
+            raise ValidationFailed(f"--db {args.db!r}: reserved for the server's own data "
+                                   f"({', '.join(_RESERVED_DATABASES)}); name another database")
         database = args.db
-    # No per-operation timeout: a large collection takes as long as it takes.
     uri = settings.mongo_uri.reveal()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5, w="majority", tz_aware=True,
-    )
+    client = _client(uri, settings)
     try:
         with _driver_errors(client, uri, args.command):
             if args.command == "backup":
@@ -78,9 +80,7 @@ async def canonicalize_emails(
     if settings.mongo_uri is None:
         raise NeedsMongo("canonicalize-emails needs MONGO_URI (the memory store starts empty)")
     uri = settings.mongo_uri.reveal()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5, w="majority", tz_aware=True,
-    )
+    client = _client(uri, settings)
     users = client[settings.mongo_db]["users"]
     counts = {"checked": 0, "rewritten": 0, "collisions": 0, "invalid": 0}
     try:
@@ -119,6 +119,13 @@ async def canonicalize_emails(
         await client.close()
 
 
+def _client(uri: str, settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
+    """The commands' own client. No per-operation timeout: a large collection takes as long as
+    it takes; only finding a server is bounded."""
+    return AsyncMongoClient(uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms * 5,
+                            w="majority", tz_aware=True)
+
+
 @contextlib.contextmanager
 def _driver_errors(client: AsyncMongoClient[Any], uri: str, operation: str) -> Iterator[None]:
     """The commands with a client of their own fail as the store does when the database cannot
@@ -132,5 +139,5 @@ def _driver_errors(client: AsyncMongoClient[Any], uri: str, operation: str) -> I
         if reason is None:
             raise
         servers = client.topology_description.server_descriptions().values()
-        detail = failure_detail(reason, cause, servers, urlsplit(uri).username)
+        detail = failure_detail(reason, cause, servers, uri_user(uri))
         raise StoreUnavailable(reason, operation, detail) from exc

@@ -56,6 +56,27 @@ async def test_create_user_refuses_a_weak_password(store, logs):
     assert failed["command"] == "users create" and failed["details"][0]["field"] == "password"
 
 
+async def test_create_user_reads_a_password_file_with_windows_line_endings(aiohttp_client, store):
+    code, _ = await run(store, "users", "create", "--email", "crlf@example.org",
+                        stdin=PASSWORD + "\r\n")
+    assert code == 0
+    client = await aiohttp_client(create_app(make_settings(), store=store))
+    login = await client.post("/auth/login", json={"email": "crlf@example.org",
+                                                   "password": PASSWORD})
+    assert login.status == 200
+
+
+@pytest.mark.parametrize("stdin", [PASSWORD + "\r", PASSWORD + "\x00\n", "\t" + PASSWORD])
+async def test_create_user_refuses_control_characters(store, logs, stdin):
+    code, lines = await run(store, "users", "create", "--email", "ctl@example.org", stdin=stdin)
+    assert code == 1 and lines == []
+    [failed] = logs.find("cli.failed")
+    assert failed["code"] == "validation.failed" and failed["details"][0]["field"] == "password"
+    assert "control character" in failed["details"][0]["reason"]
+    assert PASSWORD not in logs.text
+    assert await store.get_user_by_email("ctl@example.org") is None
+
+
 async def test_list_and_revoke_every_token_of_a_user(aiohttp_client, store):
     api = AuthClient(await aiohttp_client(create_app(
         make_settings(AUTH_ALLOW_SELF_REGISTRATION="true"), store=store)))
@@ -71,10 +92,11 @@ async def test_list_and_revoke_every_token_of_a_user(aiohttp_client, store):
     user_id = (await store.get_user_by_email("victim@example.org")).id
     code, result = await run(store, "tokens", "revoke", "--user", user_id)  # by id this time
     assert code == 0 and result[0]["revoked"] == 3
-    for token in (rotated, second_refresh):
-        await assert_envelope(await api.refresh(token), 401, "auth.refresh.reused")
+    for token in (rotated, second_refresh):  # ended by an operator: no reuse
+        await assert_envelope(await api.refresh(token), 401, "auth.unauthorized")
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
     _, after = await run(store, "tokens", "list", "--user", "victim@example.org")
-    assert all(token["revokedAt"] for token in after)
+    assert all(token["revokedAt"] and token["revokedBy"] == "operator" for token in after)
 
 
 async def test_unknown_user(store, logs):
@@ -180,3 +202,48 @@ async def test_other_failures_are_one_json_line_too(mongo_settings, tmp_path, lo
     unset = await cli.run(parse(*argv), make_settings(), out=lambda line: None)
     assert unset == 1 and logs.find("cli.failed")[-1]["variable"] == "MONGO_URI"
     assert not Path(tmp_path / "file" / "backup").exists()
+
+
+@pytest.mark.parametrize("name", ["admin", "local", "config", "Admin"])
+async def test_restore_refuses_the_reserved_databases(tmp_path, logs, name):
+    settings = make_settings(MONGO_URI=f"mongodb://127.0.0.1:{free_port()}/")
+    argv = ("restore", "--from", str(tmp_path), "--db", name)
+
+    code = await cli.run(parse(*argv), settings, out=lambda line: None)
+
+    assert code == 1
+    [failed] = [line for line in logs.lines() if line["level"] == "error"]
+    assert (failed["msg"], failed["code"]) == ("cli.failed", "validation.failed")
+    assert "--db" in failed["message"] and "reserved" in failed["message"]
+
+
+@pytest.mark.parametrize("argv", [("users", "canonicalize-emails"), ("backup", "--out", "{tmp}")])
+async def test_a_refusal_names_the_decoded_user(mongo_server, tmp_path, logs, argv):
+    """The commands with a client of their own name whose credentials were refused as the
+    service does: the user name percent-decoded, as the driver sent it."""
+    if not isinstance(mongo_server, FerretDB):
+        pytest.skip("needs a server that refuses these credentials: FerretDB")
+    parts = urlsplit(mongo_server.uri)
+    uri = urlunsplit(parts._replace(netloc=f"ops%40corp:canary-pw-91xQ@{parts.netloc}"))
+    settings = make_settings(MONGO_URI=uri, MONGO_DB="refused", MONGO_TIMEOUT_MS="500")
+    argv = tuple(arg.replace("{tmp}", str(tmp_path / "out")) for arg in argv)
+
+    assert await cli.run(parse(*argv), settings, out=lambda line: None) == 1
+
+    [down] = logs.find("dependency.down")
+    assert down["reason"] == "authentication"
+    assert down["detail"].endswith('refused the credentials of user "ops@corp"')
+    assert "canary-pw-91xQ" not in logs.text
+
+
+async def test_a_uri_the_driver_reads_but_urlsplit_refuses_is_still_one_outage_line(logs):
+    """pymongo accepts a stray "]" in a host that urlsplit refuses (ValueError): the command
+    still reports the outage, not a crash in its own error handling."""
+    settings = make_settings(MONGO_URI="mongodb://ops:pw@nowhere.invalid]:1/",
+                             MONGO_TIMEOUT_MS="100")
+
+    code = await cli.run(parse("users", "canonicalize-emails"), settings, out=lambda line: None)
+
+    assert code == 1
+    [down] = [line for line in logs.lines() if line["level"] == "error"]
+    assert (down["msg"], down["reason"]) == ("dependency.down", "unreachable")

@@ -47,8 +47,12 @@ class RefreshTokenStore(Protocol):
     async def extend_refresh_family(self, family_id: str, expires_at: datetime) -> bool:
         """Push the family's expiry out; False when the family is revoked or gone."""
 
-    async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
-        """Revoke the family and every token in it; the number of tokens newly revoked."""
+    async def revoke_refresh_family(
+        self, family_id: str, at: datetime, *, by: str | None = None
+    ) -> int:
+        """Revoke the family and every token in it; the number of tokens newly revoked. `by`
+        (models.OPERATOR) is recorded on the tokens newly revoked; those revoked earlier keep
+        their own."""
 
     async def insert_refresh_token(self, token: RefreshToken) -> None:
         """Insert; Conflict when its `jti`, or its `parent_jti` (the parent was already rotated),
@@ -61,8 +65,11 @@ class RefreshTokenStore(Protocol):
     async def mark_refresh_token_used(self, jti: str, at: datetime, replaced_by: str) -> None:
         """Record the rotation on the parent (for operators; the unique insert decided it)."""
 
-    async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
-        """Revoke every family and token of the user; the number of tokens newly revoked."""
+    async def revoke_user_refresh_tokens(
+        self, user_id: str, at: datetime, *, by: str | None = None
+    ) -> int:
+        """Revoke every family and token of the user; the number of tokens newly revoked. `by`:
+        as for `revoke_refresh_family`."""
 
     async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
         """Newest first."""

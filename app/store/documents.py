@@ -37,6 +37,8 @@ def user_from_document(doc: dict[str, Any] | None) -> User | None:
 
 def token_document(token: RefreshToken) -> dict[str, Any]:
     doc: dict[str, Any] = {} if token.parent_jti is None else {"parentJti": token.parent_jti}
+    if token.revoked_by is not None:
+        doc["revokedBy"] = token.revoked_by
     return doc | {
         "jti": token.jti,
         "userId": token.user_id,
@@ -62,6 +64,7 @@ def token_from_document(doc: dict[str, Any] | None) -> RefreshToken | None:
         revoked_at=doc.get("revokedAt"),
         replaced_by=doc.get("replacedBy"),
         parent_jti=doc.get("parentJti"),
+        revoked_by=doc.get("revokedBy"),  # absent unless an operator revoked it
     )
 
 

@@ -86,11 +86,13 @@ class MemoryStore(MemoryDatabase):
         self._families[family_id] = (family[0], False, expires_at)
         return True
 
-    async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+    async def revoke_refresh_family(
+        self, family_id: str, at: datetime, *, by: str | None = None
+    ) -> int:
         family = self._families.get(family_id)
         if family is not None:
             self._families[family_id] = (family[0], True, family[2])
-        return self._revoke_tokens(lambda token: token.family_id == family_id, at)
+        return self._revoke_tokens(lambda token: token.family_id == family_id, at, by)
 
     async def insert_refresh_token(self, token: RefreshToken) -> None:
         if token.jti in self._tokens:
@@ -109,21 +111,25 @@ class MemoryStore(MemoryDatabase):
         if token is not None and token.used_at is None:
             self._tokens[jti] = replace(token, used_at=at, replaced_by=replaced_by)
 
-    async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
+    async def revoke_user_refresh_tokens(
+        self, user_id: str, at: datetime, *, by: str | None = None
+    ) -> int:
         for family_id, (owner, _, expires_at) in list(self._families.items()):
             if owner == user_id:
                 self._families[family_id] = (owner, True, expires_at)
-        return self._revoke_tokens(lambda token: token.user_id == user_id, at)
+        return self._revoke_tokens(lambda token: token.user_id == user_id, at, by)
 
     async def list_user_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
         tokens = [token for token in self._tokens.values() if token.user_id == user_id]
         return sorted(tokens, key=lambda token: (token.created_at, token.jti), reverse=True)
 
-    def _revoke_tokens(self, selects: Callable[[RefreshToken], bool], at: datetime) -> int:
+    def _revoke_tokens(
+        self, selects: Callable[[RefreshToken], bool], at: datetime, by: str | None
+    ) -> int:
         revoked = 0
         for jti, token in list(self._tokens.items()):
             if selects(token) and token.revoked_at is None:
-                self._tokens[jti] = replace(token, revoked_at=at)
+                self._tokens[jti] = replace(token, revoked_at=at, revoked_by=by)
                 revoked += 1
         return revoked
 

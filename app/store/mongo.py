@@ -60,6 +60,11 @@ def required_indexes() -> dict[str, list[IndexModel]]:
     }
 
 
+def _revoked(at: datetime, by: str | None) -> dict[str, Any]:
+    # Without a `by` the document keeps the shape it always had (a logout, a reuse).
+    return {"revokedAt": at} if by is None else {"revokedAt": at, "revokedBy": by}
+
+
 class MongoStore(MongoDatabase):
     ttl_collections = ("refresh_tokens", "refresh_families")
     needs_transactions = True  # tag rename
@@ -137,13 +142,15 @@ class MongoStore(MongoDatabase):
         ))
         return result.matched_count == 1
 
-    async def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+    async def revoke_refresh_family(
+        self, family_id: str, at: datetime, *, by: str | None = None
+    ) -> int:
         async def revoke() -> int:
             await self._families.update_one(
                 {"_id": family_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
             result = await self._tokens.update_many(
-                {"familyId": family_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
+                {"familyId": family_id, "revokedAt": None}, {"$set": _revoked(at, by)}
             )
             return result.modified_count
 
@@ -162,13 +169,15 @@ class MongoStore(MongoDatabase):
             {"jti": jti, "usedAt": None}, {"$set": {"usedAt": at, "replacedBy": replaced_by}}
         ), command="update")
 
-    async def revoke_user_refresh_tokens(self, user_id: str, at: datetime) -> int:
+    async def revoke_user_refresh_tokens(
+        self, user_id: str, at: datetime, *, by: str | None = None
+    ) -> int:
         async def revoke() -> int:
             await self._families.update_many(
                 {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
             )
             result = await self._tokens.update_many(
-                {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": at}}
+                {"userId": user_id, "revokedAt": None}, {"$set": _revoked(at, by)}
             )
             return result.modified_count
 

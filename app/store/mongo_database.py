@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
@@ -32,6 +31,7 @@ from app.domain.database import StoreUnavailable
 from app.identity import NAME
 from app.store.mongo_calls import DEADLINE_MARGIN as DEADLINE_MARGIN  # re-exported for callers
 from app.store.mongo_calls import DriverCalls, FailedCommands
+from app.store.mongo_errors import uri_user
 from app.store.ratelimit_mongo import MongoRateLimiter
 from app.telemetry import fields, get_logger
 
@@ -58,15 +58,6 @@ async def ensure_indexes(collection: Collection, models: Sequence[IndexModel]) -
         await collection.create_indexes(missing)
 
 
-def _user(uri: str) -> str | None:
-    """The URI's user name (never its password), for the operator's detail of a refusal."""
-    try:
-        name = urlsplit(uri).username
-    except ValueError:
-        return None
-    return unquote(name) if name else None
-
-
 class MongoDatabase:
     name = "mongo"
     # Collections whose documents expire at their `expiresAt` (a TTL index, where the server
@@ -90,7 +81,7 @@ class MongoDatabase:
         self._preparer: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._last_failure: StoreUnavailable | None = None  # why the last attempt failed
-        self._calls = DriverCalls(self._client, self._timeout, listeners, user=_user(uri))
+        self._calls = DriverCalls(self._client, self._timeout, listeners, user=uri_user(uri))
         self._run = self._calls.run  # the boundary: every driver call goes through it
         self.supports_ttl = True
         self.supports_transactions = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
 from pymongo.errors import (
     BulkWriteError,
@@ -122,6 +123,17 @@ def _server_state(server: ServerDescription) -> str:
     if "closed" in str(error):  # the driver's "connection closed", "... is already closed"
         return "the connection was closed"
     return "the connection failed"
+
+
+def uri_user(uri: str) -> str | None:
+    """The URI's user name (never its password), for the operator's detail of a refusal:
+    percent-decoded, as the driver sends it; None when the URI has none or urlsplit cannot read
+    what the driver could (a stray "]" in a host)."""
+    try:
+        name = urlsplit(uri).username
+    except ValueError:
+        return None
+    return unquote(name) if name else None
 
 
 def failure_detail(reason: str, exc: BaseException | None,

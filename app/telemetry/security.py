@@ -52,6 +52,12 @@ class SecurityEvents:
         if event == "login_throttled":  # a rate-limit refusal, not one of the auth events
             self.account_throttled(values.get("user_id"), values.get("first_in_window", False))
             return
+        if event == "refresh_revoked":
+            # A device refreshing a session an operator ended: expected (about one per device
+            # of the account), so no counter, no Sentry, and never the reuse line.
+            log.info("auth.refresh.revoked", extra=fields(event=event, **{
+                _camel(key): value for key, value in values.items() if value is not None}))
+            return
         counter = self._auth.get(event)
         if counter is None:
             raise ValueError(f"unknown auth event {event!r}")

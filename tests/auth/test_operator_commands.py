@@ -1,6 +1,7 @@
 """`python -m app users disable | enable | reset-password | set-roles`, on both stores: what each
 does to logins, refresh tokens, /me and the admin routes, the one log line each writes, and
-unknown emails. A login racing with an operator's command cannot keep a session either."""
+unknown emails. A session an operator ended is not reuse when its device presents it again. A
+login or a refresh racing with an operator's command cannot keep a session either."""
 
 from __future__ import annotations
 
@@ -54,9 +55,9 @@ async def test_disable_refuses_login_refresh_and_me_then_enable(api, store, logs
     assert right["error"] == wrong["error"]
     assert logs.find("auth.login_failure")[-1]["disabled"] is True
     assert len(await store.list_user_refresh_tokens(user.id)) == 2  # no session was opened
-    # Its refresh tokens were revoked: presenting one is what any revoked token is (reuse).
+    # Its refresh tokens were revoked by an operator: presenting one is no reuse.
     for token in (session.refresh, second["refreshToken"]):
-        await assert_envelope(await api.refresh(token), 401, "auth.refresh.reused")
+        await assert_envelope(await api.refresh(token), 401, "auth.unauthorized")
     # The access token stays valid until it expires, except where the account is read.
     await assert_envelope(await api.me(session.access), 401, "auth.unauthorized")
     assert (await api.get("/content", headers=bearer(session.access))).status == 200
@@ -72,7 +73,8 @@ async def test_disable_refuses_login_refresh_and_me_then_enable(api, store, logs
     assert again.status == 200
     assert (await api.me((await again.json())["data"]["accessToken"])).status == 200
     # Enabling does not bring the revoked sessions back.
-    await assert_envelope(await api.refresh(second["refreshToken"]), 401, "auth.refresh.reused")
+    await assert_envelope(await api.refresh(second["refreshToken"]), 401, "auth.unauthorized")
+    assert not logs.find("auth.refresh.reused")
 
 
 async def test_a_disabled_curator_loses_the_admin_routes_at_once(api, store):
@@ -127,7 +129,7 @@ async def test_reset_password(api, store, logs):
     assert (line["userId"], line["revokedTokens"]) == (user.id, 1)
     await assert_envelope(await login(api, session.email), 401, "auth.invalid_credentials")
     assert (await login(api, session.email, NEW_PASSWORD)).status == 200
-    await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.unauthorized")
     assert NEW_PASSWORD not in logs.text and user.password_hash not in logs.text
 
 
@@ -146,6 +148,32 @@ async def test_reset_password_keeps_the_policy_and_changes_nothing_when_refused(
     assert "short" not in logs.text
 
 
+async def test_reset_password_from_a_file_with_windows_line_endings(api, store):
+    session = await api.register("crlf@example.org")
+
+    code, _ = await run(store, "users", "reset-password", "--email", session.email,
+                        stdin=NEW_PASSWORD + "\r\n")
+
+    assert code == 0
+    assert (await login(api, session.email, NEW_PASSWORD)).status == 200
+
+
+@pytest.mark.parametrize("stdin", [NEW_PASSWORD + "\r", "a new\tpassphrase, 2026\n",
+                                   "\x1b[A" + NEW_PASSWORD + "\n"])
+async def test_reset_password_refuses_control_characters(api, store, logs, stdin):
+    session = await api.register("control@example.org")
+
+    code, lines = await run(store, "users", "reset-password", "--email", session.email,
+                            stdin=stdin)
+
+    assert code == 1 and lines == []
+    [failed] = logs.find("cli.failed")
+    assert failed["code"] == "validation.failed" and failed["details"][0]["field"] == "password"
+    assert "control character" in failed["details"][0]["reason"]
+    assert "passphrase" not in logs.text
+    assert (await login(api, session.email)).status == 200  # unchanged
+
+
 async def test_set_roles(api, store, logs):
     session = await api.register("editor@example.org")
 
@@ -159,7 +187,7 @@ async def test_set_roles(api, store, logs):
     [line] = logs.find("user.roles_changed")
     assert line["roles"] == ["curator", "user"] and line["previousRoles"] == ["user"]
     assert line["revokedTokens"] == 1
-    await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.unauthorized")
     access = (await (await login(api, session.email)).json())["data"]["accessToken"]
     me = await api.me(access)
     assert (await me.json())["data"]["roles"] == ["curator", "user"]
@@ -246,4 +274,216 @@ async def test_a_token_that_escaped_the_revocation_cannot_refresh(api, store):
     await assert_envelope(await api.refresh(session.refresh), 401, "auth.unauthorized")
 
     await store.set_user_disabled(user.id, False, utcnow())
+    # Ended because of an operator's change, so presenting it again is no reuse either.
+    await assert_envelope(await api.refresh(session.refresh), 401, "auth.unauthorized")
+
+
+# A session an operator ended, presented again by its device: no reuse, no alert.
+
+OPERATOR_COMMANDS = {
+    "users disable": ("users", "disable", "--email", "{email}"),
+    "users reset-password": ("users", "reset-password", "--email", "{email}"),
+    "users set-roles": ("users", "set-roles", "--email", "{email}", "--role", "curator"),
+    "tokens revoke": ("tokens", "revoke", "--user", "{email}"),
+}
+
+
+async def reused_count(api: AuthClient) -> float:
+    text = await (await api.get("/metrics")).text()
+    [value] = [line.rsplit(" ", 1)[1] for line in text.splitlines()
+               if line.startswith('auth_events_total{event="refresh_reused"}')]
+    return float(value)
+
+
+@pytest.fixture
+def sentry_messages(monkeypatch) -> list[str]:
+    from app.telemetry import sentry
+
+    sent: list[str] = []
+    monkeypatch.setattr(sentry, "capture_message", lambda message, *a, **k: sent.append(message))
+    return sent
+
+
+@pytest.mark.parametrize("command", OPERATOR_COMMANDS)
+async def test_a_session_an_operator_ended_is_no_reuse(api, store, logs, sentry_messages,
+                                                      command):
+    """Each device's next automatic refresh after an operator's revocation: 401
+    auth.unauthorized, one info line, nothing counted as reuse, nothing sent to Sentry (a
+    reuse would page RefreshTokenReuseSpike for every device of every account an operator
+    touched)."""
+    session = await api.register("ended@example.org")
+    second = (await (await login(api, session.email)).json())["data"]["refreshToken"]
+    argv = [arg.replace("{email}", session.email) for arg in OPERATOR_COMMANDS[command]]
+
+    code, _ = await run(store, *argv, stdin=NEW_PASSWORD + "\n")
+
+    assert code == 0
+    user = await store.get_user_by_email(session.email)
+    assert {token.revoked_by for token in await store.list_user_refresh_tokens(user.id)} == {
+        "operator"}
+    for token in (session.refresh, second):
+        body = await assert_envelope(await api.refresh(token), 401, "auth.unauthorized")
+        assert "operator" in body["error"]["message"]
+    ended = logs.find("auth.refresh.revoked")
+    assert [(line["level"], line["userId"], line["revokedBy"]) for line in ended] == [
+        ("info", user.id, "operator")] * 2
+    assert not logs.find("auth.refresh.reused")
+    assert not [line for line in logs.lines() if line["level"] == "error"]
+    assert await reused_count(api) == 0 and sentry_messages == []
+
+
+async def test_true_reuse_stays_reuse_in_a_family_an_operator_revoked(api, store, logs,
+                                                                     sentry_messages):
+    session = await api.register("replayed@example.org")
+    rotated = (await (await api.refresh(session.refresh)).json())["data"]["refreshToken"]
+
+    assert (await run(store, "tokens", "revoke", "--user", session.email))[0] == 0
+
+    # The first token was rotated already: presenting it is reuse, whoever revoked it later.
     await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
+    assert logs.find("auth.refresh.reused")[0]["level"] == "error"
+    assert await reused_count(api) == 1 and sentry_messages == ["auth.refresh.reused"]
+    # Its successor was never rotated: the operator ended it.
+    await assert_envelope(await api.refresh(rotated), 401, "auth.unauthorized")
+    assert await reused_count(api) == 1
+
+
+async def test_logout_and_reuse_revocations_stay_reuse_after_an_operator_revocation(api, store):
+    session = await api.register("left@example.org")
+    other = (await (await login(api, session.email)).json())["data"]["refreshToken"]
+    rotated = (await (await api.refresh(other)).json())["data"]["refreshToken"]
+    assert (await api.post("/auth/logout", json={"refreshToken": session.refresh})).status == 204
+    await assert_envelope(await api.refresh(other), 401, "auth.refresh.reused")  # revokes `rotated`
+
+    assert (await run(store, "users", "disable", "--email", session.email))[0] == 0
+
+    # Already revoked by the logout and by the reuse: the operator's revocation changed nothing.
+    for token in (session.refresh, rotated):
+        await assert_envelope(await api.refresh(token), 401, "auth.refresh.reused")
+
+
+async def test_two_logins_racing_a_rehash_both_succeed(store):
+    """After an argon2 parameter change, two correct logins at once: both rehash, one rehash
+    lands; the other must not take the changed hash for an operator's reset."""
+    import asyncio
+
+    from argon2 import PasswordHasher
+
+    from app.domain.auth.service import TokenPair
+    from app.domain.ids import utcnow
+
+    auth = build_auth(make_settings(), store, lambda event, **fields: None)
+    user = await auth.create_user("twice@example.org", PASSWORD, ("user",))
+    old = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(PASSWORD)
+    assert await store.set_password_hash(user.id, old, utcnow())
+
+    results = await asyncio.gather(auth.login(user.email, PASSWORD),
+                                   auth.login(user.email, PASSWORD), return_exceptions=True)
+
+    assert [type(result).__name__ for result in results] == ["TokenPair", "TokenPair"]
+    assert (await store.get_user(user.id)).password_hash != old  # rehashed once
+    for pair in results:
+        assert isinstance(pair, TokenPair)
+        await auth.refresh(pair.refresh_token)  # both sessions live
+    assert (await auth.login(user.email, PASSWORD)).access_token
+
+
+async def test_a_login_racing_set_roles_gets_a_session_with_the_new_roles(store):
+    """Set-roles does not make the password wrong: the login's first session (old roles) is
+    revoked and a new one opened with the roles the account has now."""
+    import jwt
+
+    settings = make_settings()
+    auth = build_auth(settings, store, lambda event, **fields: None)
+    user = await auth.create_user("promoted@example.org", PASSWORD, ("user",))
+
+    async def operator() -> None:
+        await build_auth(settings, store, lambda event, **fields: None).set_roles(
+            user.email, ("curator",))
+
+    racing = _OperatorMidLogin(store, operator)
+    pair = await build_auth(settings, racing, lambda event, **fields: None).login(user.email,
+                                                                                  PASSWORD)
+
+    assert racing.ran
+    assert auth.authenticate(pair.access_token).roles == ("curator",)
+    tokens = await store.list_user_refresh_tokens(user.id)
+    assert len(tokens) == 2
+    live = [token for token in tokens if token.revoked_at is None]
+    claims = jwt.decode(pair.refresh_token, options={"verify_signature": False})
+    assert [token.family_id for token in live] == [claims["fam"]]
+    assert (await auth.refresh(pair.refresh_token)).access_token
+
+
+class _OperatorMidRefresh:
+    """The store, with an operator's command landing after a refresh read the account and
+    before it inserted the successor: the command's revocation cannot see the successor."""
+
+    def __init__(self, store, command) -> None:
+        self._store, self._command, self.ran = store, command, False
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def insert_refresh_token(self, token) -> None:
+        if token.parent_jti is not None and not self.ran:
+            self.ran = True
+            await self._command()
+        await self._store.insert_refresh_token(token)
+
+
+@pytest.mark.parametrize("command", ["disable_user", "reset_password", "set_roles"])
+async def test_a_refresh_racing_an_operator_keeps_no_session(store, command):
+    from app.domain.errors import RefreshReused, Unauthorized
+
+    settings = make_settings()
+    events: list[str] = []
+    auth = build_auth(settings, store, lambda event, **fields: events.append(event))
+    user = await auth.create_user("refreshing@example.org", PASSWORD, ("user",))
+    pair = await auth.login(user.email, PASSWORD)
+
+    async def operator() -> None:
+        operator_auth = build_auth(settings, store, lambda event, **fields: None)
+        if command == "disable_user":
+            await operator_auth.disable_user(user.email)
+        elif command == "reset_password":
+            await operator_auth.reset_password(user.email, NEW_PASSWORD)
+        else:
+            await operator_auth.set_roles(user.email, ("curator",))
+
+    racing = _OperatorMidRefresh(store, operator)
+    with pytest.raises(Unauthorized):
+        await build_auth(settings, racing, lambda event, **fields: events.append(event)).refresh(
+            pair.refresh_token)
+
+    assert racing.ran
+    tokens = await store.list_user_refresh_tokens(user.id)
+    assert len(tokens) == 2  # the presented token and its successor, both revoked
+    assert all(token.revoked_at is not None and token.revoked_by == "operator"
+               for token in tokens)
+    # Its device presents the token again: the operator ended it, no reuse.
+    with pytest.raises(Unauthorized) as again:
+        await auth.refresh(pair.refresh_token)
+    assert not isinstance(again.value, RefreshReused)
+    assert "refresh_reused" not in events and "refresh_rotated" not in events
+
+
+async def test_a_refresh_racing_a_logins_rehash_keeps_its_session(store):
+    """A login's rehash changes the hash too, but revokes nothing: no operator ran."""
+    from app.domain.ids import utcnow
+
+    settings = make_settings()
+    auth = build_auth(settings, store, lambda event, **fields: None)
+    user = await auth.create_user("rehashed@example.org", PASSWORD, ("user",))
+    pair = await auth.login(user.email, PASSWORD)
+
+    async def rehash() -> None:
+        assert await store.set_password_hash(user.id, user.password_hash + "x", utcnow(),
+                                             replaces=user.password_hash)
+
+    racing = _OperatorMidRefresh(store, rehash)
+    rotated = await build_auth(settings, racing, lambda event, **fields: None).refresh(
+        pair.refresh_token)
+
+    assert racing.ran
+    assert (await auth.refresh(rotated.refresh_token)).access_token

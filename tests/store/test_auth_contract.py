@@ -162,3 +162,42 @@ async def test_a_user_stored_before_the_disabled_flag_reads_as_enabled(store):
     stored = await store.get_user_by_email("old@example.org")
     assert stored == user and stored.disabled is False
     assert (await store.set_user_disabled(user.id, True, utcnow())).disabled is True
+
+
+async def test_a_revocation_records_who_made_it(store):
+    """`by` is kept on the tokens a revocation newly revokes, so a token an operator ended can
+    be told from a stolen one; tokens revoked earlier keep their own reason (none: a logout, a
+    reuse)."""
+    now = utcnow()
+    for family in ("F1", "F2", "F3"):
+        await store.create_refresh_family(family, "U", now, now + timedelta(days=1))
+    logged_out, ended, other_family = a_token("U", "F1"), a_token("U", "F2"), a_token("U", "F3")
+    for token in (logged_out, ended, other_family):
+        await store.insert_refresh_token(token)
+    assert await store.revoke_refresh_family("F1", now) == 1
+    assert (await store.get_refresh_token(logged_out.jti)).revoked_by is None
+
+    later = now + timedelta(seconds=1)
+    assert await store.revoke_refresh_family("F2", later, by="operator") == 1
+    assert await store.revoke_user_refresh_tokens("U", later, by="operator") == 1
+
+    stored = await store.get_refresh_token(logged_out.jti)
+    assert (stored.revoked_at, stored.revoked_by) == (now, None)
+    assert (await store.get_refresh_token(ended.jti)).revoked_by == "operator"
+    stored = await store.get_refresh_token(other_family.jti)
+    assert (stored.revoked_at, stored.revoked_by) == (later, "operator")
+    assert not await store.extend_refresh_family("F3", later)
+
+
+async def test_a_token_revoked_before_the_reason_was_kept_reads_as_no_reason(store):
+    from app.store.documents import token_document, token_from_document
+
+    now = utcnow()
+    token = replace(a_token("U", "F"), revoked_at=now)
+    old = {key: value for key, value in token_document(token).items() if key != "revokedBy"}
+    if hasattr(store, "_db"):  # MongoDB: the document as an older version stored it
+        await store._db["refresh_tokens"].insert_one(old)
+    else:  # memory: what loading such a backup does
+        await store.insert_refresh_token(token_from_document(old))
+    stored = await store.get_refresh_token(token.jti)
+    assert stored == token and stored.revoked_by is None

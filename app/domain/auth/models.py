@@ -7,6 +7,9 @@ from datetime import datetime
 
 ROLES = ("user", "curator", "admin")
 CURATORS = ("curator", "admin")
+# `RefreshToken.revoked_by` of the tokens an operator's command revoked (users disable,
+# reset-password, set-roles, tokens revoke): presenting one is no sign of theft.
+OPERATOR = "operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +28,9 @@ class User:
 @dataclass(frozen=True, slots=True)
 class RefreshToken:
     """One issued refresh token. Its successor names it as `parent_jti` (unique: a token can be
-    rotated once), and rotation marks it used with `replaced_by`; presenting it again is reuse."""
+    rotated once), and rotation marks it used with `replaced_by`; presenting it again is reuse.
+    `revoked_by` says who revoked it when that was an operator (OPERATOR); None for a logout, a
+    reuse, and tokens revoked before the reason was kept."""
 
     jti: str
     user_id: str
@@ -36,6 +41,7 @@ class RefreshToken:
     used_at: datetime | None = None
     revoked_at: datetime | None = None
     replaced_by: str | None = None
+    revoked_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

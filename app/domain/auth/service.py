@@ -7,9 +7,13 @@ presented token used. Presenting a token that was rotated already, or whose fami
 reuse: the whole family is revoked and the security event recorded.
 
 Operators disable and enable accounts, reset passwords and change roles (`python -m app users
-...`); all but enable revoke every refresh token of the account. A disabled account cannot log
-in (answered as a wrong password), refresh, or read /me; access tokens already issued stay valid
-until they expire on the routes that do not read the account.
+...`); all but enable revoke every refresh token of the account, as `tokens revoke` does. A
+disabled account cannot log in (answered as a wrong password), refresh, or read /me; access
+tokens already issued stay valid until they expire on the routes that do not read the account.
+The tokens an operator revoked say so (`revoked_by`): presenting one that was never rotated is
+its device's next refresh, answered 401 auth.unauthorized and logged at info, not reuse (which
+would page for every device of every account an operator touched). A token rotated already is
+reuse whoever revoked it later.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
 from app.domain.auth.emails import InvalidEmail, canonical_email
-from app.domain.auth.models import ROLES, Principal, RefreshToken, User
+from app.domain.auth.models import OPERATOR, ROLES, Principal, RefreshToken, User
 from app.domain.auth.passwords import FailedLoginBudget, Passwords
 from app.domain.auth.tokens import ACCESS, REFRESH, TokenCodec
 from app.domain.errors import (
@@ -133,7 +137,8 @@ class AuthService:
         return user
 
     # operator commands: each changes the account first, then revokes its refresh tokens (a
-    # session a login opens meanwhile is caught by that login, see `_session_after_login`)
+    # session a login or a refresh opens meanwhile is caught by it: see `_session_after_login`
+    # and `refresh`)
 
     async def account(self, email: str) -> User:
         user = await self._store.get_user_by_email(_canonical(email))
@@ -209,20 +214,31 @@ class AuthService:
         # The family check comes first: a revocation after it cannot undo a rotation that won,
         # so of two concurrent refreshes one succeeds and the other is the reuse.
         if not await self._store.extend_refresh_family(family_id, self._codec.expiry(REFRESH, now)):
-            if await self._store.get_refresh_token(jti) is None:
+            token = await self._store.get_refresh_token(jti)
+            if token is None:
                 raise Unauthorized("Unknown refresh token")
+            if token.revoked_by == OPERATOR and token.used_at is None:
+                self._ended_by_operator(user_id, family_id)
             await self._reuse_detected(user_id, family_id, now)
         user = await self._store.get_user(user_id)
         if user is None:
             raise Unauthorized("The user no longer exists")
         if user.disabled:  # disabling revoked its families; this one was set apart by hand
-            await self._store.revoke_refresh_family(family_id, now)
-            raise Unauthorized("Invalid token")
+            await self._store.revoke_refresh_family(family_id, now, by=OPERATOR)
+            self._ended_by_operator(user_id, family_id)
         successor = new_id()
         try:
             pair = await self._issue(user, family_id, now, jti=successor, parent=jti)
         except Conflict:
             await self._reuse_detected(user_id, family_id, now)
+        # An operator's command that revoked the account's tokens before the successor existed
+        # left it alive (and a reuse the day it is presented): read the account again, as a
+        # login does, and end the session if the command ran.
+        if await self._changed_meanwhile(user, family_id, now):
+            await self._store.revoke_refresh_family(family_id, self._now(), by=OPERATOR)
+            # Not marked used: its device never receives the successor, so presenting the
+            # token again is the operator's ended session, not a reuse.
+            self._ended_by_operator(user_id, family_id)
         await self._store.mark_refresh_token_used(jti, now, successor)
         self._events("refresh_rotated", user_id=user.id, family_id=family_id)
         return pair
@@ -237,7 +253,7 @@ class AuthService:
         self._events("logout", user_id=token.user_id, family_id=token.family_id)
 
     async def revoke_all(self, user_id: str) -> int:
-        return await self._store.revoke_user_refresh_tokens(user_id, self._now())
+        return await self._store.revoke_user_refresh_tokens(user_id, self._now(), by=OPERATOR)
 
     async def list_tokens(self, user_id: str) -> list[RefreshToken]:
         return await self._store.list_user_refresh_tokens(user_id)
@@ -265,7 +281,8 @@ class AuthService:
         """A session for `user`, whose password was just verified; None when an operator
         disabled the account or reset its password meanwhile. Their command revokes every
         session it sees, and this one may be created just after it looked: so the account is
-        read again once the session exists, and the session revoked if it changed."""
+        read again once the session exists, and the session revoked if it changed. A change
+        of roles leaves the password right: the session is opened again with the new roles."""
         expected = user.password_hash
         if self._passwords.needs_rehash(expected):
             rehashed = await self._passwords.hash(password)
@@ -273,18 +290,45 @@ class AuthService:
             if await self._store.set_password_hash(user.id, rehashed, self._now(),
                                                    replaces=expected):
                 expected = rehashed
-        family_id = new_id()
-        pair = await self._start_session(user, family_id)
-        current = await self._store.get_user(user.id)
-        if current is None or current.disabled or current.password_hash != expected:
+            else:
+                # Changed since it was read: by a concurrent login's rehash (a hash of this same
+                # password) or by an operator's reset. Only a hash this password fails is a reset.
+                current = await self._store.get_user(user.id)
+                if current is not None and await self._passwords.verify(current.password_hash,
+                                                                        password):
+                    expected = current.password_hash
+        for _ in range(_SESSION_ATTEMPTS):
+            family_id = new_id()
+            pair = await self._start_session(user, family_id)
+            current = await self._store.get_user(user.id)
+            if current is None or current.disabled or current.password_hash != expected:
+                await self._store.revoke_refresh_family(family_id, self._now())
+                return None
+            if current.roles == user.roles:
+                return pair
+            # set-roles ran meanwhile: this session's access token carries the old roles.
             await self._store.revoke_refresh_family(family_id, self._now())
-            return None
-        return pair
+            user = current
+        return None  # the roles kept changing: refused as any login an operator raced
+
+    async def _changed_meanwhile(self, user: User, family_id: str, now: datetime) -> bool:
+        """Whether an operator's command changed the account since `user` was read (for a
+        refresh that just inserted its successor)."""
+        current = await self._store.get_user(user.id)
+        if current is None or current.disabled or current.roles != user.roles:
+            return True
+        if current.password_hash == user.password_hash:
+            return False
+        # A login's rehash changes the hash too, and revokes nothing; a reset revokes every
+        # family: already (the successor was left out) or after this read (it is included).
+        return not await self._store.extend_refresh_family(family_id,
+                                                           self._codec.expiry(REFRESH, now))
 
     async def _changed(self, before: User, after: User | None, *, revoke: bool) -> AccountChange:
         if after is None:  # gone between the read and the write
             raise NotFound(f"No user {before.id}")
-        revoked = (await self._store.revoke_user_refresh_tokens(after.id, self._now())
+        revoked = (await self._store.revoke_user_refresh_tokens(after.id, self._now(),
+                                                                by=OPERATOR)
                    if revoke else 0)
         return AccountChange(before, after, revoked)
 
@@ -317,10 +361,19 @@ class AuthService:
             expires_in=self._codec.access_ttl_seconds,
         )
 
+    def _ended_by_operator(self, user_id: str, family_id: str) -> NoReturn:
+        self._events("refresh_revoked", user_id=user_id, family_id=family_id,
+                     revoked_by=OPERATOR)
+        raise Unauthorized("The session was ended by an operator; sign in again")
+
     async def _reuse_detected(self, user_id: str, family_id: str, now: datetime) -> NoReturn:
         revoked = await self._store.revoke_refresh_family(family_id, now)
         self._events("refresh_reused", user_id=user_id, family_id=family_id, revoked=revoked)
         raise RefreshReused()
+
+
+# A login that keeps meeting a change of roles gives up after this many sessions.
+_SESSION_ATTEMPTS = 3
 
 
 def _roles(roles: tuple[str, ...]) -> tuple[str, ...]:
