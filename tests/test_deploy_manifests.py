@@ -115,3 +115,32 @@ def test_prometheus_rule_is_generated_from_alerts():
     from tests.slo.test_rules import expected_alerts
 
     assert alerts == expected_alerts()  # 7 with the example's auth routes, 6 without
+
+
+def unwrapped(path) -> str:
+    return " ".join(path.read_text().split())
+
+
+def test_the_docs_say_a_pod_started_during_an_outage_restarts_until_the_database_answers():
+    # The liveness probe never restarts a running pod for the database, but the startup probe
+    # (/health) kills a new one that cannot reach it, after the probe's budget and then with the
+    # kubelet's back-off: the texts that describe the probes say so, with the manifest's figure.
+    (container,) = load(BASE / "deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    startup = container["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    texts = {path: unwrapped(path) for path in (
+        BASE / "deployment.yaml", REPO / "docs" / "operations.md", K8S / "README.md")}
+    for path, text in texts.items():
+        assert "CrashLoopBackOff" in text and "never restarts a pod" not in text, path
+    for path in (BASE / "deployment.yaml", REPO / "docs" / "operations.md"):
+        assert f"restarted after {budget} s" in texts[path], path
+
+
+def test_the_deploy_readme_says_the_alert_links_must_be_set_first():
+    # Every alert's runbook_url and dashboard_url come from service.yml's links, whose defaults
+    # point at an example forge and a local Grafana.
+    text = unwrapped(K8S / "README.md")
+    for words in ("`links` in service.yml", "`runbook_url`", "`dashboard_url`", "placeholders",
+                  "`https://github.com/example-org/...`", "`http://localhost:3000`",
+                  "`make generate`"):
+        assert words in text, words

@@ -131,6 +131,12 @@ async def test_the_user_agent_is_cut_at_200_characters_and_credentials_never_rea
         # A token the cut leaves half of: no prefix of it survives either.
         "cut token": "a" * 180 + " " + token,
         "password pair": "tool/1 password=hunter2-canary",
+        "basic": "curl/8.5 Authorization: Basic dXNlcjpwYXNzd29yZA==",
+        "basic alone": "tool/1 basic dXNlcjpodW50ZXIy",
+        # A URI the cut ends between the password and its `@`.
+        "cut uri": "Mozilla/5.0 " + "m" * 170 + " mongodb://admin:hunter2-canary@db:27017/",
+        # Not cut: a host and port, no credentials.
+        "uri without credentials": "tool/1 (+mongodb://db:27017/catalog)",
     }
     for agent in agents.values():
         await client.get("/health", headers={"User-Agent": agent})
@@ -142,8 +148,39 @@ async def test_the_user_agent_is_cut_at_200_characters_and_credentials_never_rea
     assert seen["jwt"] == "tool/1 [Filtered]"
     assert seen["cut token"] == "a" * 180 + " [Filtered]"
     assert seen["password pair"] == "tool/1 [Filtered]"
+    assert seen["basic"] == "curl/8.5 [Filtered]"
+    assert seen["basic alone"] == "tool/1 [Filtered]"
+    assert seen["cut uri"] == "Mozilla/5.0 " + "m" * 170 + " mongodb://[Filtered]"
+    assert seen["uri without credentials"] == agents["uri without credentials"]
     assert "eyJzdWIi" not in logs.text and "hunter2" not in logs.text and "eyJhbG" not in logs.text
+    assert "dXNlcjpw" not in logs.text and "dXNlcjpo" not in logs.text and "admin:" not in logs.text
     assert "userAgent" not in lines[-1]  # no header, no field
+
+
+def test_every_credential_pattern_needs_a_mark_the_user_agent_is_checked_for():
+    # user_agent_text runs the patterns only on text holding one of _SECRET_MARKS, a list kept
+    # in step with _SECRET_TEXT by hand: samples of what each pattern matches (one entry per
+    # pattern, in order, so a new pattern needs its own), and a mark in every match.
+    from app.telemetry import redact
+
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c3JfMSJ9.c2lnbmF0dXJl"
+    samples = [
+        [token],
+        ["eyJhbGciOiJIUzI1", "eyJhbGciOiJIUzI1NiJ9.eyJz"],
+        ["Bearer abc.def", "bearer\tx"],
+        ["Basic dXNlcjpwYXNzd29yZA==", "BASIC dXNlcjpo"],
+        ["$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"],
+        ["password=hunter2", '"Password": "x"', "'client_secret': 'y'", "passwd=z",
+         "refresh_token=t", "AUTHORIZATION: q", "db_pass:w"],
+        ["mongodb://admin:pw@db", "MONGODB+SRV://u:p@cluster"],
+    ]
+    assert len(samples) == len(redact._SECRET_TEXT)
+    for (pattern, _), texts in zip(redact._SECRET_TEXT, samples, strict=True):
+        for text in texts:
+            found = pattern.search(text)
+            assert found, (pattern.pattern, text)
+            assert any(mark in found.group(0).lower() for mark in redact._SECRET_MARKS), text
+            assert redact.user_agent_text(f"tool/1 {text}") != f"tool/1 {text}", text
 
 
 @pytest.mark.parametrize(("hops", "forwarded", "expected"), [
@@ -153,12 +190,28 @@ async def test_the_user_agent_is_cut_at_200_characters_and_credentials_never_rea
     ("2", "10.9.9.9, 198.51.100.7, 192.0.2.1", "198.51.100.7"),
     ("2", "198.51.100.7", "127.0.0.1"),  # shorter than the trusted hops: the peer
     ("1", "not-an-address", "127.0.0.1"),
+    ("1", "2001:db8::7", "2001:db8::7"),
+    # An IPv4 client written as IPv6 (a dual-stack proxy) is the IPv4 address the limiter counts.
+    ("1", "::ffff:203.0.113.9", "203.0.113.9"),
+    # A scope id is the proxy's interface name, any text at all: not a client address.
+    ("1", "fe80::1%eth0", "127.0.0.1"),
+    ("1", 'fe80::1%"><img src=x>', "127.0.0.1"),
 ])
 async def test_client_ip_is_the_trusted_address_the_rate_limiter_counts(
         logs, aiohttp_client, hops, forwarded, expected):
+    from app.web.client import limit_key
+    from app.web.keys import RATE_LIMITER
     from tests.conftest import make_settings
 
     app = create_app(make_settings(TRUST_PROXY_HOPS=hops, RATE_LIMIT_ANON_PER_MINUTE="1"))
+    limiter, keys = app[RATE_LIMITER], []
+    hit = limiter.hit
+
+    def counted(key, limit):
+        keys.append(key)
+        return hit(key, limit)
+
+    limiter.hit = counted
     client = await aiohttp_client(app)
     for _ in range(2):  # the second is refused, and the refusal names the address it counted
         await client.get("/openapi.json", headers={"X-Forwarded-For": forwarded})
@@ -167,6 +220,7 @@ async def test_client_ip_is_the_trusted_address_the_rate_limiter_counts(
         (200, expected), (429, expected)]
     (refused,) = logs.find("ratelimit.exceeded")
     assert refused["client"] == expected
+    assert keys == ["ip:" + limit_key(expected)] * 2
 
 
 async def test_the_client_address_is_computed_once_per_request(logs, aiohttp_client,

@@ -11,8 +11,10 @@ An operation that fails before any of its commands fails at a server (no server 
 selected, the connection was refused, the name did not resolve) is invisible to command
 monitoring, which sees only commands sent. The boundary tells the `OperationListener`s (the
 telemetry's command listener) instead, once per operation, under the command the operation
-sends first: so `mongo_command_duration_seconds{outcome="error"}` shows an outage, and an
-operation a server failed is never counted twice.
+sends first: so `mongo_command_duration_seconds{outcome="error"}` shows an outage, and a
+failure is counted exactly once. A failure monitoring saw is not told again: a command a server
+failed (an error sample), or a reply monitoring recorded as succeeded that pymongo then raises
+from (a write's writeConcernError: the primary applied it, the ok sample stands).
 
 The driver is never cancelled from outside: a caller that stops waiting (its deadline, a client
 that left, a probe's own timeout) leaves the operation to end at the driver's deadline. On
@@ -35,7 +37,13 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pymongo
 from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    PyMongoError,
+    WriteConcernError,
+    WriteError,
+)
 
 from app.domain.database import StoreUnavailable
 from app.domain.errors import Conflict
@@ -73,6 +81,7 @@ class Operation:
     name: str  # "users.find"
     command: str  # its label when it fails before reaching a server
     failed_commands: int = 0  # commands of it that failed at a server (monitoring saw them)
+    answered: bool = False  # its last command sent succeeded (monitoring recorded it as ok)
 
 
 _current: ContextVar[Operation | None] = ContextVar("mongo_operation", default=None)
@@ -87,24 +96,44 @@ def current_operation() -> Operation | None:
 @runtime_checkable
 class OperationListener(Protocol):
     def operation_failed(self, command: str, seconds: float) -> None:
-        """An operation failed (the database could not serve it) before any of its commands
-        failed at a server, after waiting `seconds`; `command`: the one it sends first."""
+        """An operation failed (the database could not serve it) in a way command monitoring
+        did not record (see `_seen_by_monitoring`), after waiting `seconds`; `command`: the
+        one it sends first."""
+
+
+# What pymongo raises from a reply it published as succeeded (a write's writeErrors or
+# writeConcernError): monitoring recorded that reply, so the failure is not news to it.
+_RAISED_FROM_SUCCEEDED = (WriteConcernError, WriteError, BulkWriteError)
 
 
 class FailedCommands(monitoring.CommandListener):
-    """Counts each operation's commands that a server failed (the command listeners record
-    those), so the boundary knows whether an operation's failure was seen already."""
+    """Follows each operation's commands as the command listeners record them (failed at a
+    server, or answered), so the boundary knows whether an operation's failure was seen."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        pass
+        operation = _current.get()
+        if operation is not None:
+            operation.answered = False
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        operation = _current.get()
+        if operation is not None:
+            operation.answered = True
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         operation = _current.get()
         if operation is not None:
             operation.failed_commands += 1
+            operation.answered = False
+
+
+def _seen_by_monitoring(operation: Operation, exc: PyMongoError) -> bool:
+    """Whether the command listeners already recorded the failure `exc` ends `operation`
+    with: a server failed one of its commands, or `exc` comes from the reply of its last
+    command, recorded as succeeded. A failure after an answered command that is not from its
+    reply (the next command could not be sent) was not seen."""
+    return operation.failed_commands > 0 or (
+        operation.answered and isinstance(exc, _RAISED_FROM_SUCCEEDED))
 
 
 class DriverCalls:
@@ -151,8 +180,8 @@ class DriverCalls:
                     return await work()
             except PyMongoError as exc:
                 # Once per operation, when it ends (a caller that stopped waiting included),
-                # unless a server failed one of its commands: monitoring counted that one.
-                if record.failed_commands == 0 and failure_reason(exc) is not None:
+                # unless monitoring counted it already.
+                if not _seen_by_monitoring(record, exc) and failure_reason(exc) is not None:
                     waited = time.perf_counter() - started
                     for listener in self._operation_listeners:
                         listener.operation_failed(record.command, waited)

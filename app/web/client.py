@@ -40,9 +40,18 @@ def _forwarded_address(request: web.Request, trusted_hops: int) -> str:
         return peer
     candidate = hops[-trusted_hops]
     try:
-        return str(ipaddress.ip_address(candidate))
+        parsed = ipaddress.ip_address(candidate)
     except ValueError:
         return peer
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.scope_id is not None:
+            # A zone (`fe80::1%eth0`) is any text after the `%`, and names an interface of
+            # the proxy, not a client: nothing of it reaches the logs.
+            return peer
+        if parsed.ipv4_mapped is not None:
+            # An IPv4 client as a dual-stack proxy writes it: the address the limiter counts.
+            return str(parsed.ipv4_mapped)
+    return str(parsed)
 
 
 def limit_key(address: str) -> str:

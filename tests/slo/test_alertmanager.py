@@ -202,3 +202,41 @@ def test_mongo_unreachable_holds_back_the_burn_pages_only_while_it_fires(alertma
     ticket = state(alertmanager, burn_ticket)["status"]
     page_fingerprint = state(alertmanager, burn_pages[0])["fingerprint"]
     assert ticket["state"] == "suppressed" and ticket["inhibitedBy"] == [page_fingerprint]
+
+
+def test_an_outage_in_another_cluster_or_namespace_holds_back_nothing_here(alertmanager):
+    # One Alertmanager for several clusters (Prometheus's `cluster` external label) or
+    # namespaces (the operator's enforced `namespace` label): staging's MongoUnreachable, or
+    # its burn page, must not mute production's pages or tickets of the same job.
+    labels = fired_label_sets()
+    mongo = labels[("MongoUnreachable", "page")]
+    burn, ticket = labels[(BURNS[0], "page")], labels[(BURNS[0], "ticket")]
+    staging = [{"cluster": "staging"}, {"namespace": "catalog-staging"}]
+    production = [{"cluster": "production"}, {"namespace": "catalog"}]
+    # (Tickets where no page of their own burns, so only staging's page could mute them.)
+    quiet = [{"cluster": "production-eu"}, {"namespace": "catalog-eu"}]
+    alertmanager.fire(*[{**mongo, **where} for where in staging],
+                      *[{**burn, **where} for where in staging + production],
+                      *[{**ticket, **where} for where in quiet])
+
+    # Where the labels are equal, the inhibition holds (so the check below is not vacuous).
+    wait_until(lambda: all(state(alertmanager, {**burn, **where})["status"]["state"]
+                           == "suppressed" for where in staging), 20,
+               "staging's burn pages to be held back by staging's MongoUnreachable")
+    for alert in [{**burn, **where} for where in production] + [
+            {**ticket, **where} for where in quiet]:
+        status = state(alertmanager, alert)["status"]
+        assert status["state"] == "active" and not status["inhibitedBy"], alert
+
+
+def test_the_runbook_says_what_to_do_when_one_instance_holds_the_burn_pages_back():
+    # MongoUnreachable on one instance holds back the job's burn pages for as long as it fires:
+    # its runbook section says to replace that instance, with a command the docs tests check.
+    from tests.docs.harness import parse
+
+    text = (REPO / "docs" / "runbooks.md").read_text()
+    commands = [c.text for c in parse("docs/runbooks.md", text)
+                if c.section == "mongo-unreachable" and c.kind == "kubectl"]
+    assert any(" delete pod POD" in command for command in commands), commands
+    section = text.split("## Mongo unreachable", 1)[1].split("\n## ", 1)[0]
+    assert "held back" in section and "Only one instance" in section

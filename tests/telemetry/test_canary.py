@@ -49,6 +49,12 @@ async def call(session: aiohttp.ClientSession, sent: Sent, method: str, url: str
             return response.status, {}
 
 
+def basic_credentials(canaries: dict[str, str]) -> str:
+    """The admin's HTTP basic credentials (base64 of email:password: no canary inside)."""
+    return base64.b64encode(
+        f"{canaries['admin email']}:{canaries['admin password']}".encode()).decode()
+
+
 async def drive(service: ServiceProcess, canaries: dict[str, str], sent: Sent) -> dict[str, str]:
     """Every hostile case, against the running service. Returns the tokens it was issued (which
     may appear in the answers that issued them, and nowhere else)."""
@@ -97,9 +103,13 @@ async def drive(service: ServiceProcess, canaries: dict[str, str], sent: Sent) -
                    params={"q": access, "cursor": refresh})
         await call(session, sent, "GET", base + "/catalog", headers={"X-Request-Id": access})
         # Credentials in the User-Agent, which the access line carries (its first 200
-        # characters): whole, behind a scheme or a key, and cut short by the 200.
+        # characters): whole, behind a scheme or a key, and cut short by the 200 (a token, and
+        # a URI's password before its `@`).
+        uri = " mongodb://admin:"
+        cut_uri = "tool/1 " + "x" * (200 - 7 - len(uri) - len(password) // 2) + uri
         for agent in (f"tool/1 {refresh}", f"tool/1 Bearer {access}", f"tool/1 token={refresh}",
-                      f"tool/1 password={password}", "x" * 150 + " " + access):
+                      f"tool/1 password={password}", f"tool/1 Basic {basic_credentials(canaries)}",
+                      "x" * 150 + " " + access, f"{cut_uri}{password}@db:27017/"):
             await call(session, sent, "GET", base + "/catalog", headers={"User-Agent": agent})
         await call(session, sent, "GET", base + "/me",
                    headers={"Authorization": f"Bearer {access}"})
@@ -123,7 +133,7 @@ async def drive(service: ServiceProcess, canaries: dict[str, str], sent: Sent) -
         sent.add(status, *rest)
         assert status == 200, (host, rest)
     # Malformed HTTP carrying secrets: a control byte in a header, an over-long header.
-    basic = base64.b64encode(f"{admin}:{password}".encode())
+    basic = basic_credentials(canaries).encode()
     for header in (b"Authorization: Basic " + basic + b"\x01",
                    b"Authorization: Bearer " + access.encode() + b"A" * 9000,
                    b"X-Password: " + password.encode() + b"\x7f"):
@@ -201,7 +211,8 @@ async def test_no_secret_ever_leaves_the_process(otlp, sentry_receiver):
     # The search is only as good as what was captured: each channel carried the cases.
     assert b"request.unhandled_error" in output and b"auth.refresh.reused" in output
     assert b"request.aborted" in output and b"request.malformed_http" in output
-    assert output.count(b'"userAgent":"tool/1 [Filtered]"') == 4
+    assert output.count(b'"userAgent":"tool/1 [Filtered]"') == 5
+    assert b' mongodb://[Filtered]"' in output
     assert len(sentry_receiver.events) >= 3, [e.get("message") for e in sentry_receiver.events]
     assert len(otlp.spans) >= 20
     assert otlp.headers[0]["authorization"] == f"Bearer {canaries['collector key']}"
@@ -214,13 +225,17 @@ async def test_no_secret_ever_leaves_the_process(otlp, sentry_receiver):
             if name == "admin email":
                 continue
             encoded = base64.b64encode(value.encode()).decode()
-            for form in (value, urllib.parse.quote(value), encoded):
+            # The canary's kind ("canary-admin-password-"): what a cut leaves of it.
+            cut = value[:value.rindex("-") + 1]
+            for form in (value, urllib.parse.quote(value), encoded, cut):
                 if form.encode() in data:
                     hits.append((channel, name, form))
         # The Sentry key authenticates the Sentry channel itself (its auth header and the
         # envelope's sampling context name it); anywhere else it is a leak.
         if channel != "sentry" and sentry_key.encode() in data:
             hits.append((channel, "sentry key", sentry_key))
+        if basic_credentials(canaries).encode() in data:
+            hits.append((channel, "basic credentials", "…"))
         # Issued tokens belong in the answers that issued them, nowhere in telemetry.
         if channel != "answers":
             hits += [(channel, name, "…") for name, token in issued.items()

@@ -184,3 +184,67 @@ def test_the_database_dashboard_shows_an_outage(mongo_server):
         prometheus.stop()
         service.stop()
         server.close()
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, str], float]:
+    """(command, outcome) -> how many samples mongo_command_duration_seconds holds."""
+    return {(s.labels["command"], s.labels["outcome"]): s.value
+            for family in metrics.registry.collect()
+            if family.name == "mongo_command_duration_seconds"
+            for s in family.samples if s.name.endswith("_count") and s.value}
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    # The server applied the insert and answered ok with a writeConcernError: pymongo publishes
+    # CommandSucceededEvent (one ok sample), then raises WriteConcernError.
+    ("write concern", {("insert", "ok"): 1}),
+    # The server answered ok:0: CommandFailedEvent (one error sample), then the raise.
+    ("failed at the server", {("insert", "error"): 1}),
+    # A first command answered, the next one never sent (the server went away in between):
+    # monitoring saw no failure, the boundary records it.
+    ("next one never sent", {("insert", "ok"): 1, ("insert", "error"): 1}),
+])
+async def test_a_failure_is_counted_once_whatever_monitoring_saw_of_it(case, expected):
+    # FerretDB cannot answer with a write-concern error, so this drives the recording path as
+    # pymongo does: the client's listeners get the events in the operation's own task, then
+    # the operation raises what the driver would.
+    from datetime import timedelta
+
+    from pymongo import monitoring
+    from pymongo.errors import AutoReconnect, NotPrimaryError, WriteConcernError
+
+    metrics = Metrics(version="t", commit="t")
+    database = Items(f"mongodb://127.0.0.1:{free_port()}/", metrics, timeout_ms=200)
+    listeners = database._client.options.event_listeners
+    command = {"insert": "items", "documents": [{"_id": "a"}], "$db": "outage"}
+    address = ("127.0.0.1", 27017)
+
+    async def work() -> None:
+        for listener in listeners:
+            listener.started(monitoring.CommandStartedEvent(command, "outage", 1, address, 1))
+        if case == "failed at the server":
+            failure = {"ok": 0, "code": 10107, "codeName": "NotWritablePrimary",
+                       "errmsg": "not primary"}
+            for listener in listeners:
+                listener.failed(monitoring.CommandFailedEvent(
+                    timedelta(milliseconds=3), failure, "insert", 1, address, 1))
+            raise NotPrimaryError("not primary", failure)
+        concern = {"code": 64, "codeName": "WriteConcernFailed",
+                   "errmsg": "waiting for replication timed out"}
+        reply = {"ok": 1, "n": 1}
+        if case == "write concern":
+            reply["writeConcernError"] = concern
+        for listener in listeners:
+            listener.succeeded(monitoring.CommandSucceededEvent(
+                timedelta(milliseconds=3), reply, "insert", 1, address, 1))
+        if case == "write concern":
+            raise WriteConcernError(concern["errmsg"], 64, concern)
+        raise AutoReconnect("connection closed")
+
+    try:
+        with pytest.raises(StoreUnavailable):
+            await database._run("items.insert", work)
+        await database._calls.drain()
+        assert samples(metrics) == expected
+    finally:
+        await database.close()
