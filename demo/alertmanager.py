@@ -14,6 +14,7 @@ from typing import Any
 
 from demo.timescale import dump
 from tests.conftest import free_port
+from tests.helpers import stop_process
 
 BINARY = "prometheus-alertmanager"
 
@@ -63,11 +64,5 @@ class Alertmanager:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -23,6 +23,7 @@ from demo.progress import Progress, TrafficTail, clock
 from demo.rig import PROXY, Rig, check_tools
 from demo.scale import Scale
 from demo.timeline import Timeline
+from tests.helpers import stop_process
 from tests.service import REPO
 
 
@@ -102,13 +103,7 @@ class Run:
             self.tail.poll()
 
     def stop_traffic(self) -> None:
-        if self.traffic is not None and self.traffic.poll() is None:
-            self.traffic.terminate()
-            try:
-                self.traffic.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.traffic.kill()
-                self.traffic.wait()
+        stop_process(self.traffic, timeout=10)
 
     def pages_settled(self) -> bool:
         """No page pending or firing, and Alertmanager has told every paged receiver that

@@ -1,8 +1,10 @@
-"""Small helpers the process-level tests share: a JSON HTTP call and a bounded wait."""
+"""Small helpers the process-level tests share: a JSON HTTP call, a bounded wait, and stopping a
+child process."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +31,18 @@ def wait_until(check, timeout: float, what: str):
             return result
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`; reaped either way."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def core_features():

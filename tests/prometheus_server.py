@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from tests.conftest import free_port
+from tests.helpers import stop_process
 from tests.service import REPO
 
 
@@ -76,10 +77,5 @@ class Prometheus:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)

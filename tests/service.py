@@ -34,6 +34,7 @@ class ServiceProcess:
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self._final_output: str | None = None
+        self.argv = [sys.executable, "-m", "app"]  # what `start` runs
 
     @property
     def url(self) -> str:
@@ -41,8 +42,7 @@ class ServiceProcess:
 
     def start(self, *, wait_for: str = "/health", timeout: float = 20.0) -> ServiceProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app"],
-            cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            self.argv, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

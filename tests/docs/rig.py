@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -68,20 +67,6 @@ class FeaturesService(ServiceProcess):
             "import importlib, sys; sys.modules['app.features'] = importlib.import_module("
             f"{features!r}); from app.__main__ import main; sys.exit(main())",
         ]
-
-    def start(self, *, wait_for: str = "/health", timeout: float = 20.0) -> ServiceProcess:
-        self.proc = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                urllib.request.urlopen(self.url + wait_for, timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"service did not answer {wait_for} in {timeout}s:\n{self.output()}")
 
 
 def call(url: str, method: str = "GET", body: Any = None, *, address: str = "192.0.2.10",

@@ -17,6 +17,7 @@ from aiohttp import web
 from pymongo import MongoClient
 
 from tests.conftest import free_port
+from tests.helpers import stop_process
 from tests.telemetry.receivers import SentryReceiver
 
 BUILD = Path(__file__).resolve().parent / "build_ferretdb.sh"
@@ -94,13 +95,7 @@ class AuthFerretDB:
         return Path(path).read_text(errors="replace")[-3000:] if os.path.exists(path) else ""
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
         shutil.rmtree(self.data, ignore_errors=True)
 
 

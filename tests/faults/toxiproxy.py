@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import free_port
+from tests.helpers import stop_process
 
 BUILD = Path(__file__).resolve().parent.parent / "toxiproxy" / "build.sh"
 
@@ -103,12 +104,6 @@ class Toxiproxy:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=5)
         shutil.rmtree(self.dir, ignore_errors=True)
 
