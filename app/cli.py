@@ -1,11 +1,13 @@
 """Operator commands of the example domain (`python -m app users|tokens|seed-demo|backup|restore
 ...`, and `serve --from-backup`): the `cli` of app.features (see app.composition.OperatorCli).
 
-They use the configured store (MongoDB in production; backup, restore and canonicalize-emails
-have a client of their own, see app.cli_mongo) and print JSON lines, so their output pipes into
-jq like the service's logs: results on stdout, log lines on stderr. A failure is one JSON line
-too, never a traceback: `dependency.down` (the service's line for an outage, with the `reason`
-and the variable to check) when the database cannot serve, `cli.failed` otherwise; exit status 1.
+They use the configured store (MongoDB; backup, restore and canonicalize-emails have a client
+of their own, see app.cli_mongo) and print JSON lines, so their output pipes into jq like the
+service's logs: results on stdout, log lines on stderr. Without MONGO_URI every command but
+`restore --check` refuses to run: only `serve --from-backup` uses the memory store, on purpose. A
+failure is one JSON line too, never a traceback: `dependency.down` (the service's line for an
+outage, with the `reason` and the variable to check) when the database cannot serve,
+`cli.failed` otherwise; exit status 1.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pymongo.errors import PyMongoError
 
 from app import __version__
 from app.bootstrap import build_auth, open_store
-from app.cli_mongo import NeedsMongo, backup_or_restore, canonicalize_emails
+from app.cli_mongo import NeedsMongo, backup_or_restore, canonicalize_emails, throwaway_store
 from app.config import ConfigError, Settings
 from app.domain.auth.models import ROLES
 from app.domain.auth.schemas import Email, NewPassword
@@ -33,7 +35,6 @@ from app.domain.content.service import ContentService
 from app.domain.database import Database, StoreUnavailable
 from app.domain.errors import AppError, ValidationFailed
 from app.domain.events import EventBus
-from app.domain.store import Store
 from app.domain.validation import Body, parse
 from app.lifecycle import StartupError
 from app.store import backup
@@ -134,11 +135,17 @@ def _read_password(stdin: IO[str]) -> str:
             raise ValidationFailed("No password was given") from None
         if again != password:
             raise ValidationFailed("The passwords differ")
+        if not password:
+            raise _no_password("at the prompt")
     else:
         # One line; its ending is "\n" or, from a file saved on Windows, "\r\n" (stdin does
         # not translate it on POSIX): a "\r" kept would be part of the password.
         line = stdin.readline()
         password = line.removesuffix("\n").removesuffix("\r") if line.endswith("\n") else line
+        if not password:
+            # An empty stdin (`< /dev/null`, a file that was not written) or an empty first
+            # line: said as such, not as a password shorter than the policy allows.
+            raise _no_password("on stdin (its first line is the password)")
     if any(unicodedata.category(char) == "Cc" for char in password):
         # Nobody types these at a login form: a stray byte of the file, never meant.
         raise ValidationFailed("The password read contains a control character", details=[{
@@ -147,42 +154,51 @@ def _read_password(stdin: IO[str]) -> str:
     return password
 
 
+def _no_password(where: str) -> ValidationFailed:
+    return ValidationFailed(f"No password was given {where}", details=[{
+        "field": "password", "reason": f"no password was given {where}"}])
+
+
 def _iso(value: Any) -> Any:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+# The commands that read or change accounts, tokens or the catalog in the configured store.
+_STORE_COMMANDS = ("seed-demo", "users", "tokens")
 
 
 async def run(
     args: argparse.Namespace,
     settings: Settings,
     *,
-    store: Store | None = None,
     stdin: IO[str] = sys.stdin,
     out: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
-    """Run one operator command; the store is opened here unless one is given (tests). Every
-    failure is one JSON log line on stderr (see `_failed`) and exit status 1."""
+    """Run one operator command on the store the settings name. Every failure is one JSON log
+    line on stderr (see `_failed`) and exit status 1."""
     emit = out or (lambda line: print(orjson.dumps(line).decode(), flush=True))
     command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
     try:
+        if args.command in _STORE_COMMANDS and settings.mongo_uri is None:
+            # Before anything is opened or read (no store, no password): see throwaway_store.
+            raise throwaway_store(command, reads_only=command == "tokens list")
         if args.command in ("backup", "restore"):
             await backup_or_restore(args, settings, emit)
         elif args.command == "users" and args.action == "canonicalize-emails":
             return await canonicalize_emails(settings, emit, dry_run=args.dry_run)
         else:
-            await _with_store(args, settings, store, stdin, emit)
+            await _with_store(args, settings, stdin, emit)
         return 0
     except Exception as exc:
         return _failed(command, exc)
 
 
 async def _with_store(
-    args: argparse.Namespace, settings: Settings, store: Store | None, stdin: IO[str],
+    args: argparse.Namespace, settings: Settings, stdin: IO[str],
     emit: Callable[[dict[str, Any]], None],
 ) -> None:
-    own_store = store is None
-    if store is None:
-        store = open_store(settings)
-        await store.connect()
+    store = open_store(settings)
+    await store.connect()
     try:
         auth = build_auth(settings, store, Telemetry(settings, version=__version__)
                           .security.auth_event)
@@ -208,8 +224,7 @@ async def _with_store(
             user = await auth.find_user(args.user)
             emit({"user": user.id, "revoked": await auth.revoke_all(user.id)})
     finally:
-        if own_store:
-            await store.close()
+        await store.close()
 
 
 # users disable | enable | reset-password | set-roles: what each does, for its help.

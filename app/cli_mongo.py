@@ -33,6 +33,16 @@ class NeedsMongo(Exception):
     """The command needs MONGO_URI and it is unset."""
 
 
+def throwaway_store(command: str, *, reads_only: bool = False) -> NeedsMongo:
+    """The refusal of a command on accounts, tokens or the catalog without MONGO_URI: it would
+    run against the embedded memory store, empty at start and gone at exit, so `users disable`
+    would answer "no user" for an account that exists and `users create` would succeed and keep
+    nothing."""
+    return NeedsMongo(f"{command} needs MONGO_URI: without it, it would "
+                      f"{'read' if reads_only else 'change'} a throwaway memory store (empty at "
+                      "start, gone at exit), not the service's database")
+
+
 async def backup_or_restore(
     args: argparse.Namespace, settings: Settings, emit: Callable[[dict[str, Any]], None]
 ) -> None:
@@ -78,7 +88,7 @@ async def canonicalize_emails(
     itself. Two users with the same canonical form (or an email that has none) are reported
     and left alone: which account to keep is a person's decision. Exit 1 when any remain."""
     if settings.mongo_uri is None:
-        raise NeedsMongo("canonicalize-emails needs MONGO_URI (the memory store starts empty)")
+        raise throwaway_store("users canonicalize-emails")
     uri = settings.mongo_uri.reveal()
     client = _client(uri, settings)
     users = client[settings.mongo_db]["users"]

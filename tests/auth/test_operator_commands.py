@@ -1,7 +1,9 @@
-"""`python -m app users disable | enable | reset-password | set-roles`, on both stores: what each
-does to logins, refresh tokens, /me and the admin routes, the one log line each writes, and
-unknown emails. A session an operator ended is not reuse when its device presents it again. A
-login or a refresh racing with an operator's command cannot keep a session either."""
+"""`python -m app users disable | enable | reset-password | set-roles`: what each does to logins,
+refresh tokens, /me and the admin routes, the one log line each writes, and unknown emails. The
+commands refuse the memory store, so they run against the test server (the service on the same
+database); the domain's side of them (the races below) runs on both stores. A session an
+operator ended is not reuse when its device presents it again. A login or a refresh racing with
+an operator's command cannot keep a session either."""
 
 from __future__ import annotations
 
@@ -12,18 +14,23 @@ from app.domain.errors import InvalidCredentials, ValidationFailed
 from app.web.app import create_app
 from tests.auth.conftest import PASSWORD, AuthClient
 from tests.conftest import make_settings
-from tests.test_cli import run
+from tests.test_cli import mongo_store_fixture, run  # noqa: F401 (a fixture)
 from tests.test_errors import assert_envelope
 
 NEW_PASSWORD = "a new passphrase, 2026"
 
 
-@pytest.fixture
-async def api(aiohttp_client, store) -> AuthClient:
+async def service(aiohttp_client, store) -> AuthClient:
     settings = make_settings(AUTH_ALLOW_SELF_REGISTRATION="true",
                              BOOTSTRAP_ADMIN_EMAIL="root@example.org",
                              BOOTSTRAP_ADMIN_PASSWORD=PASSWORD)
     return AuthClient(await aiohttp_client(create_app(settings, store=store)))
+
+
+@pytest.fixture
+async def api(aiohttp_client, mongo_store) -> AuthClient:
+    """The service on the database the commands run against (`run(mongo_settings, ...)`)."""
+    return await service(aiohttp_client, mongo_store)
 
 
 async def login(api: AuthClient, email: str, password: str = PASSWORD):
@@ -34,13 +41,14 @@ def bearer(access: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access}"}
 
 
-async def test_disable_refuses_login_refresh_and_me_then_enable(api, store, logs):
+async def test_disable_refuses_login_refresh_and_me_then_enable(api, mongo_store, mongo_settings,
+                                                                logs):
     session = await api.register("mallory@example.org")
     second = (await (await login(api, session.email)).json())["data"]
 
-    code, [result] = await run(store, "users", "disable", "--email", "Mallory@Example.org")
+    code, [result] = await run(mongo_settings, "users", "disable", "--email", "Mallory@Example.org")
 
-    user = await store.get_user_by_email("mallory@example.org")
+    user = await mongo_store.get_user_by_email("mallory@example.org")
     assert code == 0 and user.disabled
     assert result == {"user": user.id, "email": "mallory@example.org", "disabled": True,
                       "changed": True, "revokedTokens": 2}
@@ -54,7 +62,7 @@ async def test_disable_refuses_login_refresh_and_me_then_enable(api, store, logs
                                   "auth.invalid_credentials")
     assert right["error"] == wrong["error"]
     assert logs.find("auth.login_failure")[-1]["disabled"] is True
-    assert len(await store.list_user_refresh_tokens(user.id)) == 2  # no session was opened
+    assert len(await mongo_store.list_user_refresh_tokens(user.id)) == 2  # no session was opened
     # Its refresh tokens were revoked by an operator: presenting one is no reuse.
     for token in (session.refresh, second["refreshToken"]):
         await assert_envelope(await api.refresh(token), 401, "auth.unauthorized")
@@ -62,10 +70,10 @@ async def test_disable_refuses_login_refresh_and_me_then_enable(api, store, logs
     await assert_envelope(await api.me(session.access), 401, "auth.unauthorized")
     assert (await api.get("/content", headers=bearer(session.access))).status == 200
 
-    code, [result] = await run(store, "users", "disable", "--email", session.email)
+    code, [result] = await run(mongo_settings, "users", "disable", "--email", session.email)
     assert code == 0 and result["changed"] is False and result["revokedTokens"] == 0
 
-    code, [result] = await run(store, "users", "enable", "--email", session.email)
+    code, [result] = await run(mongo_settings, "users", "enable", "--email", session.email)
     assert code == 0 and result == {"user": user.id, "email": session.email, "disabled": False,
                                     "changed": True, "revokedTokens": 0}
     assert logs.find("user.enabled")[0]["userId"] == user.id
@@ -77,12 +85,12 @@ async def test_disable_refuses_login_refresh_and_me_then_enable(api, store, logs
     assert not logs.find("auth.refresh.reused")
 
 
-async def test_a_disabled_curator_loses_the_admin_routes_at_once(api, store):
+async def test_a_disabled_curator_loses_the_admin_routes_at_once(api, mongo_settings):
     root = (await (await login(api, "root@example.org")).json())["data"]["accessToken"]
     assert (await api.post("/admin/tags", json={"slug": "a", "name": "A"},
                            headers=bearer(root))).status == 201
 
-    assert (await run(store, "users", "disable", "--email", "root@example.org"))[0] == 0
+    assert (await run(mongo_settings, "users", "disable", "--email", "root@example.org"))[0] == 0
 
     response = await api.post("/admin/tags", json={"slug": "b", "name": "B"},
                               headers=bearer(root))
@@ -90,7 +98,7 @@ async def test_a_disabled_curator_loses_the_admin_routes_at_once(api, store):
 
 
 async def test_a_disabled_account_costs_a_login_what_a_wrong_password_costs(
-    aiohttp_client, store, monkeypatch
+    aiohttp_client, mongo_store, mongo_settings, monkeypatch
 ):
     """One argon2 verification against the account's own hash, and the failed-login budget
     spent as by a wrong password: neither the timing nor a throttle tells disabled apart."""
@@ -98,10 +106,10 @@ async def test_a_disabled_account_costs_a_login_what_a_wrong_password_costs(
 
     api = AuthClient(await aiohttp_client(create_app(make_settings(
         AUTH_ALLOW_SELF_REGISTRATION="true", AUTH_ACCOUNT_FAILURES_PER_15_MINUTES="5"),
-        store=store)))
+        store=mongo_store)))
     session = await api.register("slow@example.org")
-    await run(store, "users", "disable", "--email", session.email)
-    stored = (await store.get_user_by_email(session.email)).password_hash
+    await run(mongo_settings, "users", "disable", "--email", session.email)
+    stored = (await mongo_store.get_user_by_email(session.email)).password_hash
     calls: list[str] = []
     original = PasswordHasher.verify
 
@@ -116,13 +124,13 @@ async def test_a_disabled_account_costs_a_login_what_a_wrong_password_costs(
     assert statuses == [401] * 5 + [429]
 
 
-async def test_reset_password(api, store, logs):
+async def test_reset_password(api, mongo_store, mongo_settings, logs):
     session = await api.register("forgetful@example.org")
 
-    code, [result] = await run(store, "users", "reset-password", "--email", session.email,
+    code, [result] = await run(mongo_settings, "users", "reset-password", "--email", session.email,
                                stdin=NEW_PASSWORD + "\n")
 
-    user = await store.get_user_by_email(session.email)
+    user = await mongo_store.get_user_by_email(session.email)
     assert code == 0 and result == {"user": user.id, "email": session.email,
                                     "revokedTokens": 1}
     [line] = logs.find("user.password_reset")
@@ -133,11 +141,12 @@ async def test_reset_password(api, store, logs):
     assert NEW_PASSWORD not in logs.text and user.password_hash not in logs.text
 
 
-async def test_reset_password_keeps_the_policy_and_changes_nothing_when_refused(api, store,
-                                                                               logs):
+async def test_reset_password_keeps_the_policy_and_changes_nothing_when_refused(
+    api, mongo_settings, logs
+):
     session = await api.register("weak@example.org")
 
-    code, lines = await run(store, "users", "reset-password", "--email", session.email,
+    code, lines = await run(mongo_settings, "users", "reset-password", "--email", session.email,
                             stdin="short\n")
 
     assert code == 1 and lines == []
@@ -148,10 +157,10 @@ async def test_reset_password_keeps_the_policy_and_changes_nothing_when_refused(
     assert "short" not in logs.text
 
 
-async def test_reset_password_from_a_file_with_windows_line_endings(api, store):
+async def test_reset_password_from_a_file_with_windows_line_endings(api, mongo_settings):
     session = await api.register("crlf@example.org")
 
-    code, _ = await run(store, "users", "reset-password", "--email", session.email,
+    code, _ = await run(mongo_settings, "users", "reset-password", "--email", session.email,
                         stdin=NEW_PASSWORD + "\r\n")
 
     assert code == 0
@@ -160,10 +169,10 @@ async def test_reset_password_from_a_file_with_windows_line_endings(api, store):
 
 @pytest.mark.parametrize("stdin", [NEW_PASSWORD + "\r", "a new\tpassphrase, 2026\n",
                                    "\x1b[A" + NEW_PASSWORD + "\n"])
-async def test_reset_password_refuses_control_characters(api, store, logs, stdin):
+async def test_reset_password_refuses_control_characters(api, mongo_settings, logs, stdin):
     session = await api.register("control@example.org")
 
-    code, lines = await run(store, "users", "reset-password", "--email", session.email,
+    code, lines = await run(mongo_settings, "users", "reset-password", "--email", session.email,
                             stdin=stdin)
 
     assert code == 1 and lines == []
@@ -174,13 +183,13 @@ async def test_reset_password_refuses_control_characters(api, store, logs, stdin
     assert (await login(api, session.email)).status == 200  # unchanged
 
 
-async def test_set_roles(api, store, logs):
+async def test_set_roles(api, mongo_store, mongo_settings, logs):
     session = await api.register("editor@example.org")
 
-    code, [result] = await run(store, "users", "set-roles", "--email", session.email,
+    code, [result] = await run(mongo_settings, "users", "set-roles", "--email", session.email,
                                "--role", "curator", "--role", "user", "--role", "curator")
 
-    user = await store.get_user_by_email(session.email)
+    user = await mongo_store.get_user_by_email(session.email)
     assert code == 0 and user.roles == ("curator", "user")
     assert result == {"user": user.id, "email": session.email, "roles": ["curator", "user"],
                       "previousRoles": ["user"], "revokedTokens": 1}
@@ -197,18 +206,18 @@ async def test_set_roles(api, store, logs):
 
 @pytest.mark.parametrize("argv", [
     ("disable",), ("enable",), ("reset-password",), ("set-roles", "--role", "admin")])
-async def test_an_unknown_email_changes_nothing(api, store, logs, argv):
+async def test_an_unknown_email_changes_nothing(api, mongo_store, mongo_settings, logs, argv):
     session = await api.register("known@example.org")
-    before = await store.get_user_by_email(session.email)
+    before = await mongo_store.get_user_by_email(session.email)
 
-    code, lines = await run(store, "users", argv[0], "--email", "unknown@example.org",
+    code, lines = await run(mongo_settings, "users", argv[0], "--email", "unknown@example.org",
                             *argv[1:], stdin=NEW_PASSWORD + "\n")
 
     assert code == 1 and lines == []
     [failed] = logs.find("cli.failed")
     assert failed["code"] == "resource.not_found" and "unknown@example.org" in failed["message"]
     assert failed["command"] == f"users {argv[0]}"
-    assert await store.get_user_by_email(session.email) == before
+    assert await mongo_store.get_user_by_email(session.email) == before
     assert (await api.refresh(session.refresh)).status == 200
 
 
@@ -262,11 +271,12 @@ async def test_a_login_racing_an_operator_keeps_no_session(store, command):
     assert not await store.extend_refresh_family(families.pop(), tokens[0].expires_at)
 
 
-async def test_a_token_that_escaped_the_revocation_cannot_refresh(api, store):
+async def test_a_token_that_escaped_the_revocation_cannot_refresh(aiohttp_client, store):
     """An account disabled in the database by hand, its tokens left alone: the refresh reads
     the account, refuses, and ends that session (not a reuse: nothing was presented twice)."""
     from app.domain.ids import utcnow
 
+    api = await service(aiohttp_client, store)  # no command: on both stores
     session = await api.register("by-hand@example.org")
     user = await store.get_user_by_email(session.email)
     await store.set_user_disabled(user.id, True, utcnow())
@@ -305,8 +315,8 @@ def sentry_messages(monkeypatch) -> list[str]:
 
 
 @pytest.mark.parametrize("command", OPERATOR_COMMANDS)
-async def test_a_session_an_operator_ended_is_no_reuse(api, store, logs, sentry_messages,
-                                                      command):
+async def test_a_session_an_operator_ended_is_no_reuse(api, mongo_store, mongo_settings, logs,
+                                                      sentry_messages, command):
     """Each device's next automatic refresh after an operator's revocation: 401
     auth.unauthorized, one info line, nothing counted as reuse, nothing sent to Sentry (a
     reuse would page RefreshTokenReuseSpike for every device of every account an operator
@@ -315,11 +325,11 @@ async def test_a_session_an_operator_ended_is_no_reuse(api, store, logs, sentry_
     second = (await (await login(api, session.email)).json())["data"]["refreshToken"]
     argv = [arg.replace("{email}", session.email) for arg in OPERATOR_COMMANDS[command]]
 
-    code, _ = await run(store, *argv, stdin=NEW_PASSWORD + "\n")
+    code, _ = await run(mongo_settings, *argv, stdin=NEW_PASSWORD + "\n")
 
     assert code == 0
-    user = await store.get_user_by_email(session.email)
-    assert {token.revoked_by for token in await store.list_user_refresh_tokens(user.id)} == {
+    user = await mongo_store.get_user_by_email(session.email)
+    assert {token.revoked_by for token in await mongo_store.list_user_refresh_tokens(user.id)} == {
         "operator"}
     for token in (session.refresh, second):
         body = await assert_envelope(await api.refresh(token), 401, "auth.unauthorized")
@@ -332,12 +342,12 @@ async def test_a_session_an_operator_ended_is_no_reuse(api, store, logs, sentry_
     assert await reused_count(api) == 0 and sentry_messages == []
 
 
-async def test_true_reuse_stays_reuse_in_a_family_an_operator_revoked(api, store, logs,
-                                                                     sentry_messages):
+async def test_true_reuse_stays_reuse_in_a_family_an_operator_revoked(api, mongo_settings,
+                                                                     logs, sentry_messages):
     session = await api.register("replayed@example.org")
     rotated = (await (await api.refresh(session.refresh)).json())["data"]["refreshToken"]
 
-    assert (await run(store, "tokens", "revoke", "--user", session.email))[0] == 0
+    assert (await run(mongo_settings, "tokens", "revoke", "--user", session.email))[0] == 0
 
     # The first token was rotated already: presenting it is reuse, whoever revoked it later.
     await assert_envelope(await api.refresh(session.refresh), 401, "auth.refresh.reused")
@@ -348,14 +358,16 @@ async def test_true_reuse_stays_reuse_in_a_family_an_operator_revoked(api, store
     assert await reused_count(api) == 1
 
 
-async def test_logout_and_reuse_revocations_stay_reuse_after_an_operator_revocation(api, store):
+async def test_logout_and_reuse_revocations_stay_reuse_after_an_operator_revocation(
+    api, mongo_settings
+):
     session = await api.register("left@example.org")
     other = (await (await login(api, session.email)).json())["data"]["refreshToken"]
     rotated = (await (await api.refresh(other)).json())["data"]["refreshToken"]
     assert (await api.post("/auth/logout", json={"refreshToken": session.refresh})).status == 204
     await assert_envelope(await api.refresh(other), 401, "auth.refresh.reused")  # revokes `rotated`
 
-    assert (await run(store, "users", "disable", "--email", session.email))[0] == 0
+    assert (await run(mongo_settings, "users", "disable", "--email", session.email))[0] == 0
 
     # Already revoked by the logout and by the reuse: the operator's revocation changed nothing.
     for token in (session.refresh, rotated):
